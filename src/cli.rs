@@ -1,0 +1,151 @@
+//! The command line. Every flag can also be set by the environment variable named in
+//! `--help`; flags win over the environment.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Parser)]
+#[command(name = "customer-api", version, about = "GraphQL server for customer records")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve`, which runs when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate(StorageArgs),
+    /// Print a signed token.
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL) that the server serves.
+    Schema,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+
+    /// The `iss` claim of issued tokens; tokens with another issuer are refused.
+    #[arg(long, env = "JWT_ISSUER", default_value = "customer-api")]
+    pub jwt_issuer: String,
+
+    /// How long a customer's session token is valid (e.g. 30m, 1h, 7d).
+    #[arg(long, env = "TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+
+    /// bcrypt cost for new password hashes (4 to 31; each step doubles the work).
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Whether callers without an admin token may create customers (self sign-up).
+    #[arg(long, env = "ALLOW_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_signup: bool,
+
+    /// Failed logins allowed per email address within the login window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_EMAIL", default_value_t = 5)]
+    pub login_max_failures_per_email: u32,
+
+    /// Failed logins allowed per client address within the login window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 100)]
+    pub login_max_failures_per_client: u32,
+
+    /// The sliding window in which failed logins are counted.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub login_failure_window: Duration,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// Where the data lives.
+#[derive(Args)]
+pub struct StorageArgs {
+    /// PostgreSQL URL (postgres://user:password@host/db). Unset: an embedded SQLite file in
+    /// the data folder.
+    #[arg(long, env = "DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Folder for the embedded SQLite database and the generated signing secret.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Most database connections held open.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a database connection before SERVICE_UNAVAILABLE.
+    #[arg(long, env = "DB_POOL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_pool_timeout: Duration,
+}
+
+/// The token signing secret.
+#[derive(Args)]
+pub struct SecretArgs {
+    /// HS256 signing secret, at least 32 bytes. Unset, with SQLite: generated on first start
+    /// and kept in the data folder.
+    #[arg(long, env = "JWT_SECRET", value_parser = secret, hide_env_values = true, conflicts_with = "jwt_secret_file")]
+    pub jwt_secret: Option<SecretString>,
+
+    /// A file holding the signing secret (trailing newline ignored).
+    #[arg(long, env = "JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// Mint an admin token (the only kind this command makes).
+    #[arg(long, required = true)]
+    pub admin: bool,
+
+    /// How long the token is valid (e.g. 15m, 1h, 30d).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+
+    /// The `iss` claim; must match the server's.
+    #[arg(long, env = "JWT_ISSUER", default_value = "customer-api")]
+    pub jwt_issuer: String,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+
+    /// PostgreSQL URL; only consulted to know whether a generated secret may be used.
+    #[arg(long, env = "DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// The data folder that holds a generated secret.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw))
+}

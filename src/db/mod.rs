@@ -1,0 +1,153 @@
+//! Storage. The [`Store`] trait is everything the service needs from a database; `pg` and
+//! `sqlite` implement it with each backend's native types and own their migrations.
+//! Nothing above this module knows which backend is in use.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::{
+    auth::PasswordHash,
+    domain::{Address, CustomerId},
+    error::AppError,
+};
+
+mod pg;
+mod sqlite;
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub id: CustomerId,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub address: Option<Address>,
+    pub password_hash: Option<PasswordHash>,
+    /// Bumped when the password changes; tokens carrying an older value are revoked.
+    pub token_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Recent failed logins, newest first, at most as many as the limit asked for.
+#[derive(Debug, Default)]
+pub struct RecentFailures {
+    pub for_email: Vec<DateTime<Utc>>,
+    pub for_client: Vec<DateTime<Utc>>,
+}
+
+/// Which failed logins to look at: those since `since`, at most `*_limit` of each kind.
+#[derive(Debug)]
+pub struct FailureWindow<'a> {
+    pub email_key: &'a str,
+    pub client: Option<IpAddr>,
+    pub since: DateTime<Utc>,
+    pub email_limit: i64,
+    pub client_limit: i64,
+}
+
+/// Decides, inside the write's transaction and with the row locked, what becomes of it.
+pub type UpdateDecision<'a> =
+    &'a mut dyn FnMut(&CustomerRecord) -> Result<Option<CustomerRecord>, AppError>;
+
+/// The operations the service needs. Calls block: run them through [`crate::blocking::run`].
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database can be reached.
+    fn ping(&self) -> Result<(), AppError>;
+
+    /// Inserts a new customer; CONFLICT when the email is taken (case-insensitively).
+    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError>;
+
+    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError>;
+
+    /// The customer whose email equals `email` case-insensitively.
+    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError>;
+
+    /// Locks the row, asks `decide` for its new state (`None`: leave it as it is), writes that,
+    /// and returns the row as it stands afterwards. NOT_FOUND when no row has this id.
+    fn update_customer(
+        &self,
+        id: CustomerId,
+        decide: UpdateDecision<'_>,
+    ) -> Result<CustomerRecord, AppError>;
+
+    /// Locks the row, lets `check` refuse, and deletes it. NOT_FOUND when no row has this id.
+    fn delete_customer(
+        &self,
+        id: CustomerId,
+        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
+    ) -> Result<(), AppError>;
+
+    /// The newest failed logins inside `window`, per email key and per client address.
+    fn recent_login_failures(&self, window: &FailureWindow<'_>) -> Result<RecentFailures, AppError>;
+
+    /// Records a failed login, and forgets those of this email older than `forget_before`.
+    fn record_login_failure(
+        &self,
+        email_key: &str,
+        client: Option<IpAddr>,
+        at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), AppError>;
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Postgres { url: secrecy::SecretString },
+    Sqlite { path: std::path::PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub timeout: Duration,
+}
+
+/// Opens the pool and brings the schema up to date.
+pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match backend {
+        Backend::Postgres { url } => Arc::new(pg::PgStore::open(url, pool)?),
+        Backend::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path, pool)?),
+    })
+}
+
+/// Maps a Diesel error the same way for both backends: a taken email (the only unique key a
+/// client can hit) is CONFLICT, a lost connection is SERVICE_UNAVAILABLE, anything else is
+/// internal.
+impl From<DieselError> for AppError {
+    fn from(error: DieselError) -> Self {
+        match &error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::email_taken(),
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable(error.into())
+            }
+            _ => Self::internal(error),
+        }
+    }
+}
+
+/// No connection could be had from the pool within its timeout.
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+/// Runs migrations on `conn`; shared by both backends.
+fn run_migrations<DB: diesel::backend::Backend>(
+    conn: &mut impl diesel_migrations::MigrationHarness<DB>,
+    migrations: diesel_migrations::EmbeddedMigrations,
+) -> anyhow::Result<()> {
+    conn.run_pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))?;
+    Ok(())
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL `lower()`: emails are unique and found case-insensitively.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

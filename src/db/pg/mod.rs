@@ -1,0 +1,231 @@
+//! The PostgreSQL store: native uuid, timestamptz, jsonb and inet columns; row locks
+//! (`SELECT … FOR UPDATE`) serialise concurrent updates of one customer.
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    pg::PgConnection,
+    prelude::*,
+    r2d2::{ConnectionManager, Pool},
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    lower, run_migrations, CustomerRecord, FailureWindow, PoolSettings, RecentFailures, Store,
+    UpdateDecision,
+};
+use crate::{
+    auth::PasswordHash,
+    domain::{Address, CustomerId},
+    error::AppError,
+};
+
+mod schema;
+use schema::customers;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+pub struct PgStore {
+    pool: Pool<ConnectionManager<PgConnection>>,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+struct CustomerRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    address: Option<serde_json::Value>,
+    password_hash: Option<String>,
+    token_version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CustomerRow> for CustomerRecord {
+    type Error = AppError;
+
+    fn try_from(row: CustomerRow) -> Result<Self, AppError> {
+        let address = row
+            .address
+            .map(serde_json::from_value::<Address>)
+            .transpose()
+            .map_err(AppError::internal)?;
+        Ok(Self {
+            id: row.id.into(),
+            name: row.name,
+            email: row.email,
+            phone: row.phone,
+            address,
+            password_hash: row.password_hash.map(PasswordHash::from_stored),
+            token_version: row.token_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl TryFrom<&CustomerRecord> for CustomerRow {
+    type Error = AppError;
+
+    fn try_from(record: &CustomerRecord) -> Result<Self, AppError> {
+        let address = record
+            .address
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(AppError::internal)?;
+        Ok(Self {
+            id: record.id.as_uuid(),
+            name: record.name.clone(),
+            email: record.email.clone(),
+            phone: record.phone.clone(),
+            address,
+            password_hash: record.password_hash.as_ref().map(|h| h.as_str().to_owned()),
+            token_version: record.token_version,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+impl PgStore {
+    pub fn open(url: &SecretString, settings: &PoolSettings) -> anyhow::Result<Self> {
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .connection_timeout(settings.timeout)
+            // A broken connection is noticed when a query fails; a test query before every
+            // checkout would cost a round trip per request.
+            .test_on_check_out(false)
+            .build(ConnectionManager::new(url.expose_secret()))
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
+        run_migrations(&mut pool.get()?, MIGRATIONS)?;
+        Ok(Self { pool })
+    }
+
+    fn find_row(
+        conn: &mut PgConnection,
+        id: CustomerId,
+        lock: bool,
+    ) -> Result<Option<CustomerRecord>, AppError> {
+        let query = customers::table
+            .find(id.as_uuid())
+            .select(CustomerRow::as_select());
+        let row = if lock {
+            query.for_update().first(conn).optional()?
+        } else {
+            query.first(conn).optional()?
+        };
+        row.map(CustomerRecord::try_from).transpose()
+    }
+}
+
+impl Store for PgStore {
+    fn ping(&self) -> Result<(), AppError> {
+        diesel::sql_query("SELECT 1").execute(&mut self.pool.get()?)?;
+        Ok(())
+    }
+
+    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
+        diesel::insert_into(customers::table)
+            .values(CustomerRow::try_from(customer)?)
+            .execute(&mut self.pool.get()?)?;
+        Ok(())
+    }
+
+    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
+        Self::find_row(&mut *self.pool.get()?, id, false)
+    }
+
+    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
+        customers::table
+            .filter(lower(customers::email).eq(lower(email)))
+            .select(CustomerRow::as_select())
+            .first(&mut self.pool.get()?)
+            .optional()?
+            .map(CustomerRecord::try_from)
+            .transpose()
+    }
+
+    fn update_customer(
+        &self,
+        id: CustomerId,
+        decide: UpdateDecision<'_>,
+    ) -> Result<CustomerRecord, AppError> {
+        self.pool.get()?.transaction(|conn| {
+            let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
+            let Some(next) = decide(&current)? else {
+                return Ok(current);
+            };
+            diesel::update(customers::table.find(id.as_uuid()))
+                .set(CustomerRow::try_from(&next)?)
+                .execute(conn)?;
+            Ok(next)
+        })
+    }
+
+    fn delete_customer(
+        &self,
+        id: CustomerId,
+        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        self.pool.get()?.transaction(|conn| {
+            let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
+            check(&current)?;
+            diesel::delete(customers::table.find(id.as_uuid())).execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn recent_login_failures(
+        &self,
+        window: &FailureWindow<'_>,
+    ) -> Result<RecentFailures, AppError> {
+        use schema::login_failures::dsl::*;
+        let conn = &mut self.pool.get()?;
+        let for_email = login_failures
+            .filter(email_key.eq(window.email_key))
+            .filter(failed_at.gt(window.since))
+            .order(failed_at.desc())
+            .limit(window.email_limit)
+            .select(failed_at)
+            .load(conn)?;
+        let for_client = match window.client {
+            Some(client) => login_failures
+                .filter(client_addr.eq(IpNet::from(client)))
+                .filter(failed_at.gt(window.since))
+                .order(failed_at.desc())
+                .limit(window.client_limit)
+                .select(failed_at)
+                .load(conn)?,
+            None => Vec::new(),
+        };
+        Ok(RecentFailures {
+            for_email,
+            for_client,
+        })
+    }
+
+    fn record_login_failure(
+        &self,
+        key: &str,
+        client: Option<std::net::IpAddr>,
+        at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        use schema::login_failures::dsl::*;
+        let conn = &mut self.pool.get()?;
+        diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
+        diesel::insert_into(login_failures)
+            .values((
+                email_key.eq(key),
+                client_addr.eq(client.map(IpNet::from)),
+                failed_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}

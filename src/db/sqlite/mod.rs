@@ -1,0 +1,248 @@
+//! The embedded SQLite store, for running with nothing installed: one file in the data folder,
+//! WAL journal, and `BEGIN IMMEDIATE` transactions to serialise writers.
+
+use std::{net::IpAddr, path::Path};
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    connection::SimpleConnection,
+    prelude::*,
+    r2d2::{ConnectionManager, CustomizeConnection, Pool},
+    sqlite::SqliteConnection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::{
+    lower, run_migrations, CustomerRecord, FailureWindow, PoolSettings, RecentFailures, Store,
+    UpdateDecision,
+};
+use crate::{
+    auth::PasswordHash,
+    domain::{CustomerId},
+    error::AppError,
+};
+
+mod schema;
+use schema::customers;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_null = true)]
+struct CustomerRow {
+    id: String,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    address: Option<String>,
+    password_hash: Option<String>,
+    token_version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CustomerRow> for CustomerRecord {
+    type Error = AppError;
+
+    fn try_from(row: CustomerRow) -> Result<Self, AppError> {
+        let address = row
+            .address
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(AppError::internal)?;
+        Ok(Self {
+            id: CustomerId::parse(&row.id)
+                .map_err(|e| AppError::internal(std::io::Error::other(format!("stored id {e}"))))?,
+            name: row.name,
+            email: row.email,
+            phone: row.phone,
+            address,
+            password_hash: row.password_hash.map(PasswordHash::from_stored),
+            token_version: row.token_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl TryFrom<&CustomerRecord> for CustomerRow {
+    type Error = AppError;
+
+    fn try_from(record: &CustomerRecord) -> Result<Self, AppError> {
+        let address = record
+            .address
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(AppError::internal)?;
+        Ok(Self {
+            id: record.id.to_string(),
+            name: record.name.clone(),
+            email: record.email.clone(),
+            phone: record.phone.clone(),
+            address,
+            password_hash: record.password_hash.as_ref().map(|h| h.as_str().to_owned()),
+            token_version: record.token_version,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+/// Per-connection settings: wait for a writer instead of failing, and let readers proceed
+/// while one writes.
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, settings: &PoolSettings) -> anyhow::Result<Self> {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| {
+                anyhow::anyhow!("cannot create the data folder {}: {e}", folder.display())
+            })?;
+        }
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .connection_timeout(settings.timeout)
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Pragmas))
+            .build(ConnectionManager::new(path.to_string_lossy()))
+            .map_err(|e| anyhow::anyhow!("cannot open SQLite file {}: {e}", path.display()))?;
+        run_migrations(&mut pool.get()?, MIGRATIONS)?;
+        Ok(Self { pool })
+    }
+
+    fn find_row(
+        conn: &mut SqliteConnection,
+        id: CustomerId,
+    ) -> Result<Option<CustomerRecord>, AppError> {
+        customers::table
+            .find(id.to_string())
+            .select(CustomerRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(CustomerRecord::try_from)
+            .transpose()
+    }
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> Result<(), AppError> {
+        diesel::sql_query("SELECT 1").execute(&mut self.pool.get()?)?;
+        Ok(())
+    }
+
+    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
+        diesel::insert_into(customers::table)
+            .values(CustomerRow::try_from(customer)?)
+            .execute(&mut self.pool.get()?)?;
+        Ok(())
+    }
+
+    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
+        Self::find_row(&mut *self.pool.get()?, id)
+    }
+
+    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
+        customers::table
+            .filter(lower(customers::email).eq(lower(email)))
+            .select(CustomerRow::as_select())
+            .first(&mut self.pool.get()?)
+            .optional()?
+            .map(CustomerRecord::try_from)
+            .transpose()
+    }
+
+    fn update_customer(
+        &self,
+        id: CustomerId,
+        decide: UpdateDecision<'_>,
+    ) -> Result<CustomerRecord, AppError> {
+        self.pool.get()?.immediate_transaction(|conn| {
+            let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
+            let Some(next) = decide(&current)? else {
+                return Ok(current);
+            };
+            diesel::update(customers::table.find(id.to_string()))
+                .set(CustomerRow::try_from(&next)?)
+                .execute(conn)?;
+            Ok(next)
+        })
+    }
+
+    fn delete_customer(
+        &self,
+        id: CustomerId,
+        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        self.pool.get()?.immediate_transaction(|conn| {
+            let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
+            check(&current)?;
+            diesel::delete(customers::table.find(id.to_string())).execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn recent_login_failures(
+        &self,
+        window: &FailureWindow<'_>,
+    ) -> Result<RecentFailures, AppError> {
+        use schema::login_failures::dsl::*;
+        let conn = &mut self.pool.get()?;
+        let for_email = login_failures
+            .filter(email_key.eq(window.email_key))
+            .filter(failed_at.gt(window.since))
+            .order(failed_at.desc())
+            .limit(window.email_limit)
+            .select(failed_at)
+            .load(conn)?;
+        let for_client = match window.client {
+            Some(client) => login_failures
+                .filter(client_addr.eq(client.to_string()))
+                .filter(failed_at.gt(window.since))
+                .order(failed_at.desc())
+                .limit(window.client_limit)
+                .select(failed_at)
+                .load(conn)?,
+            None => Vec::new(),
+        };
+        Ok(RecentFailures {
+            for_email,
+            for_client,
+        })
+    }
+
+    fn record_login_failure(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+        at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        use schema::login_failures::dsl::*;
+        let conn = &mut self.pool.get()?;
+        diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
+        diesel::insert_into(login_failures)
+            .values((
+                email_key.eq(key),
+                client_addr.eq(client.map(|ip| ip.to_string())),
+                failed_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}

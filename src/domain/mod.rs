@@ -1,0 +1,30 @@
+//! Parsed input values. A request's raw strings become these types before any service or
+//! database call, so every limit of the contract is checked exactly once, up front, and the
+//! rest of the code cannot forget to.
+
+mod address;
+mod customer_id;
+mod email;
+mod name;
+mod password;
+mod phone;
+
+pub use address::{Address, AddressParts};
+pub use customer_id::CustomerId;
+pub use email::Email;
+pub use name::Name;
+pub use password::Password;
+pub use phone::Phone;
+
+/// Trims `raw` and refuses text longer than `max_chars` Unicode scalar values or holding
+/// control characters; the shared rule of every free-text field.
+fn plain_text(raw: &str, max_chars: usize) -> Result<&str, String> {
+    let text = raw.trim();
+    if text.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(text)
+}

@@ -1,0 +1,45 @@
+use secrecy::{ExposeSecret, SecretString};
+
+/// A password as typed: 8 to 72 bytes (bcrypt reads no further, so longer is refused rather
+/// than silently cut). Never trimmed, never printed.
+#[derive(Debug, Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub const MIN_BYTES: usize = 8;
+    pub const MAX_BYTES: usize = 72;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !(Self::MIN_BYTES..=Self::MAX_BYTES).contains(&raw.len()) {
+            return Err(format!(
+                "must be {} to {} bytes long",
+                Self::MIN_BYTES,
+                Self::MAX_BYTES
+            ));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_bytes() {
+        assert!(Password::parse(&"é".repeat(36)).is_ok()); // 72 bytes
+        assert!(Password::parse(&format!("{}a", "é".repeat(36))).is_err()); // 73 bytes
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let password = Password::parse("hunter2hunter2").unwrap();
+        assert!(!format!("{password:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Input types, and their parsing into domain values. Every rule is checked here, before the
+//! service (and so the database) sees the request; a failure names the input field.
+
+use async_graphql::{InputObject, MaybeUndefined, ID};
+
+use super::scalars::DateTime;
+use crate::{
+    domain::{Address, AddressParts, CustomerId, Email, Name, Password, Phone},
+    error::AppError,
+    service::{CustomerChanges, NewCustomer},
+};
+
+/// Attaches the input field's name to a parse failure.
+fn field<T>(name: &str, parsed: Result<T, String>) -> Result<T, AppError> {
+    parsed.map_err(|message| AppError::bad_input(name, message))
+}
+
+pub fn customer_id(id: &ID) -> Result<CustomerId, AppError> {
+    field("customerId", CustomerId::parse(id))
+}
+
+pub fn email(raw: &str) -> Result<Email, AppError> {
+    field("email", Email::parse(raw))
+}
+
+pub fn password(raw: &str) -> Result<Password, AppError> {
+    field("password", Password::parse(raw))
+}
+
+/// A postal address. Blank parts are dropped; an address with no parts is no address.
+#[derive(InputObject)]
+pub struct AddressInput {
+    /// First address line, at most 200 characters.
+    line1: Option<String>,
+    /// Second address line, at most 200 characters.
+    line2: Option<String>,
+    /// City or locality, at most 200 characters.
+    city: Option<String>,
+    /// State, province or region, at most 200 characters.
+    region: Option<String>,
+    /// Postal or ZIP code, at most 200 characters.
+    postal_code: Option<String>,
+    /// An assigned ISO 3166-1 alpha-2 code, any case (`us` is stored `US`).
+    country: Option<String>,
+}
+
+impl AddressInput {
+    fn parse(self) -> Result<Option<Address>, AppError> {
+        Address::parse(AddressParts {
+            line1: self.line1,
+            line2: self.line2,
+            city: self.city,
+            region: self.region,
+            postal_code: self.postal_code,
+            country: self.country,
+        })
+        .map_err(|(part, message)| AppError::bad_input(format!("address.{part}"), message))
+    }
+}
+
+/// A new customer.
+#[derive(InputObject)]
+pub struct CreateCustomerInput {
+    /// Display name: 1 to 200 characters, no control characters.
+    name: String,
+    /// Email address, at most 254 characters; unique case-insensitively.
+    email: String,
+    /// Phone number: 3 to 32 characters of digits, spaces and `+ - . ( )`, at least 3 digits.
+    phone: Option<String>,
+    /// Postal address.
+    address: Option<AddressInput>,
+    /// Password, 8 to 72 bytes. Required without an admin token (self sign-up).
+    password: Option<String>,
+}
+
+impl CreateCustomerInput {
+    pub fn parse(self) -> Result<NewCustomer, AppError> {
+        Ok(NewCustomer {
+            name: field("name", Name::parse(&self.name))?,
+            email: email(&self.email)?,
+            phone: self
+                .phone
+                .map(|raw| field("phone", Phone::parse(&raw)))
+                .transpose()?,
+            address: self.address.map(AddressInput::parse).transpose()?.flatten(),
+            password: self.password.as_deref().map(password).transpose()?,
+        })
+    }
+}
+
+/// Changes to a customer. A field left out is unchanged; `phone: null` or `address: null`
+/// clears it.
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    /// The customer to update.
+    customer_id: ID,
+    /// New display name; may not be null.
+    name: MaybeUndefined<String>,
+    /// New email address; may not be null.
+    email: MaybeUndefined<String>,
+    /// New phone number; null clears it.
+    phone: MaybeUndefined<String>,
+    /// New postal address, replacing the whole stored one; null clears it.
+    address: MaybeUndefined<AddressInput>,
+    /// New password; every token issued to the customer before stops working.
+    password: MaybeUndefined<String>,
+    /// When given and not equal to the stored updatedAt: CONFLICT, and nothing changes.
+    expected_updated_at: Option<DateTime>,
+}
+
+impl UpdateCustomerInput {
+    pub fn parse(self) -> Result<(CustomerId, CustomerChanges), AppError> {
+        let id = customer_id(&self.customer_id)?;
+        let changes = CustomerChanges {
+            name: required("name", self.name, Name::parse)?,
+            email: required("email", self.email, Email::parse)?,
+            phone: clearable("phone", self.phone, |raw| Phone::parse(&raw).map(Some))?,
+            address: match self.address {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(address) => Some(address.parse()?),
+            },
+            password: required("password", self.password, Password::parse)?,
+            expected_updated_at: self.expected_updated_at.map(|at| at.0),
+        };
+        Ok((id, changes))
+    }
+}
+
+/// A field that may be left out but not set to null.
+fn required<T>(
+    name: &str,
+    value: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, AppError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(AppError::bad_input(name, "may not be null")),
+        MaybeUndefined::Value(raw) => field(name, parse(&raw)).map(Some),
+    }
+}
+
+/// A field that may be left out (`None`), cleared (`Some(None)`) or set.
+fn clearable<T>(
+    name: &str,
+    value: MaybeUndefined<String>,
+    parse: impl FnOnce(String) -> Result<Option<T>, String>,
+) -> Result<Option<Option<T>>, AppError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(raw) => field(name, parse(raw)).map(Some),
+    }
+}

@@ -1,0 +1,142 @@
+//! Output types: what clients read.
+
+use async_graphql::{SimpleObject, ID};
+
+use super::scalars::DateTime;
+use crate::{db::CustomerRecord, domain, service::LoginSession};
+
+/// A customer record.
+#[derive(SimpleObject)]
+pub struct Customer {
+    /// The customer's id: a UUID (v7, time-ordered), as text.
+    customer_id: ID,
+    /// Display name.
+    name: String,
+    /// Email address, as the customer gave it; unique case-insensitively.
+    email: String,
+    /// Phone number, if any.
+    phone: Option<String>,
+    /// Postal address, if any.
+    address: Option<Address>,
+    /// When the customer was created.
+    created_at: DateTime,
+    /// When the customer was last changed; pass it as `expectedUpdatedAt` to update safely.
+    updated_at: DateTime,
+}
+
+impl From<CustomerRecord> for Customer {
+    fn from(record: CustomerRecord) -> Self {
+        Self {
+            customer_id: ID(record.id.to_string()),
+            name: record.name,
+            email: record.email,
+            phone: record.phone,
+            address: record.address.as_ref().map(Address::from),
+            created_at: record.created_at.into(),
+            updated_at: record.updated_at.into(),
+        }
+    }
+}
+
+/// A postal address. Absent parts are null.
+#[derive(SimpleObject)]
+pub struct Address {
+    /// First address line.
+    line1: Option<String>,
+    /// Second address line.
+    line2: Option<String>,
+    /// City or locality.
+    city: Option<String>,
+    /// State, province or region.
+    region: Option<String>,
+    /// Postal or ZIP code.
+    postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, upper-case.
+    country: Option<String>,
+}
+
+impl From<&domain::Address> for Address {
+    fn from(address: &domain::Address) -> Self {
+        let owned = |part: Option<&str>| part.map(str::to_owned);
+        Self {
+            line1: owned(address.line1()),
+            line2: owned(address.line2()),
+            city: owned(address.city()),
+            region: owned(address.region()),
+            postal_code: owned(address.postal_code()),
+            country: owned(address.country()),
+        }
+    }
+}
+
+/// The result of `createCustomer`.
+#[derive(SimpleObject)]
+pub struct CreateCustomerPayload {
+    /// Always true; a failure is a GraphQL error instead.
+    success: bool,
+    /// The new customer's id.
+    customer_id: ID,
+    /// The new customer.
+    customer: Customer,
+}
+
+impl From<CustomerRecord> for CreateCustomerPayload {
+    fn from(record: CustomerRecord) -> Self {
+        Self {
+            success: true,
+            customer_id: ID(record.id.to_string()),
+            customer: record.into(),
+        }
+    }
+}
+
+/// The result of `updateCustomer`.
+#[derive(SimpleObject)]
+pub struct UpdateCustomerPayload {
+    /// Always true; a failure is a GraphQL error instead.
+    success: bool,
+    /// The customer's `updatedAt` after the update (unchanged when nothing changed).
+    updated_at: DateTime,
+    /// The customer as it is now.
+    customer: Customer,
+}
+
+impl From<CustomerRecord> for UpdateCustomerPayload {
+    fn from(record: CustomerRecord) -> Self {
+        Self {
+            success: true,
+            updated_at: record.updated_at.into(),
+            customer: record.into(),
+        }
+    }
+}
+
+/// The result of `deleteCustomer`.
+#[derive(SimpleObject)]
+pub struct DeleteCustomerPayload {
+    /// Always true; a failure is a GraphQL error instead.
+    pub success: bool,
+    /// The id of the deleted customer.
+    pub customer_id: ID,
+}
+
+/// The result of `authenticateCustomer`: a session token.
+#[derive(SimpleObject)]
+pub struct AuthenticateCustomerPayload {
+    /// A signed JWT; send it as `Authorization: Bearer <token>`.
+    token: String,
+    /// The id of the customer the token belongs to.
+    customer_id: ID,
+    /// When the token expires (its `exp` claim).
+    expires_at: DateTime,
+}
+
+impl From<LoginSession> for AuthenticateCustomerPayload {
+    fn from(session: LoginSession) -> Self {
+        Self {
+            token: session.token,
+            customer_id: ID(session.customer_id.to_string()),
+            expires_at: session.expires_at.into(),
+        }
+    }
+}

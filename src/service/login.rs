@@ -1,0 +1,127 @@
+//! `authenticateCustomer`: bcrypt check, session token, and the failed-login throttle, kept
+//! in the database so that it holds across server instances.
+
+use std::{net::IpAddr, time::Duration};
+
+use chrono::{DateTime, Utc};
+
+use super::{chrono_duration, now, CustomerService};
+use crate::{
+    db::FailureWindow,
+    domain::{CustomerId, Email, Password},
+    error::{unauthenticated, AppError},
+};
+
+/// How many failed logins are allowed, per email address and per client address, within
+/// a sliding window.
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    pub max_failures_per_email: u32,
+    pub max_failures_per_client: u32,
+    pub window: Duration,
+}
+
+/// A successful login.
+pub struct LoginSession {
+    pub token: String,
+    pub customer_id: CustomerId,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl CustomerService {
+    pub async fn authenticate(
+        &self,
+        email: Email,
+        password: Password,
+        client: Option<IpAddr>,
+    ) -> Result<LoginSession, AppError> {
+        let throttle = self.policy.login_throttle.clone();
+        let window = chrono_duration(throttle.window);
+        let at = now();
+        let email_key = email.key();
+        let lookup_key = email_key.clone();
+        let (failures, customer) = self
+            .with_store(move |store| {
+                let failures = store.recent_login_failures(&FailureWindow {
+                    email_key: &lookup_key,
+                    client,
+                    since: at - window,
+                    email_limit: throttle.max_failures_per_email.into(),
+                    client_limit: throttle.max_failures_per_client.into(),
+                })?;
+                let customer = store.find_customer_by_email(email.as_str())?;
+                Ok((failures, customer))
+            })
+            .await?;
+
+        let retry_after = [
+            retry_after(&failures.for_email, throttle.max_failures_per_email, window, at),
+            retry_after(&failures.for_client, throttle.max_failures_per_client, window, at),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(retry_after_secs) = retry_after {
+            tracing::warn!(retry_after_secs, "login rate-limited");
+            return Err(AppError::RateLimited { retry_after_secs });
+        }
+
+        let stored_hash = customer.as_ref().and_then(|c| c.password_hash.clone());
+        let verified = self.hasher.verify(&password, stored_hash).await?;
+        match customer.filter(|_| verified) {
+            Some(customer) => {
+                let issued = self
+                    .tokens
+                    .issue_customer(customer.id, customer.token_version)?;
+                tracing::info!(customer_id = %customer.id, "login succeeded");
+                Ok(LoginSession {
+                    token: issued.token,
+                    customer_id: customer.id,
+                    expires_at: issued.expires_at,
+                })
+            }
+            None => {
+                self.with_store(move |store| {
+                    store.record_login_failure(&email_key, client, at, at - window)
+                })
+                .await?;
+                tracing::info!("login failed");
+                Err(AppError::Unauthenticated(unauthenticated::BAD_CREDENTIALS))
+            }
+        }
+    }
+}
+
+/// Seconds until fewer than `limit` of `recent` (newest first, at most `limit` long) remain
+/// inside the window; `None` when the limit is not reached.
+fn retry_after(
+    recent: &[DateTime<Utc>],
+    limit: u32,
+    window: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Option<u64> {
+    let limit = usize::try_from(limit).ok()?;
+    if limit == 0 || recent.len() < limit {
+        return None;
+    }
+    let oldest_counted = recent[limit - 1];
+    let remaining = (oldest_counted + window - at).num_milliseconds().max(0);
+    // Whole seconds, rounded up so that a client waiting this long is let through.
+    Some(u64::try_from(remaining).unwrap_or(0).div_ceil(1000).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_counts_from_the_oldest_failure_that_holds_the_limit() {
+        let at = Utc::now();
+        let window = chrono::Duration::minutes(15);
+        let minutes_ago = |m| at - chrono::Duration::minutes(m);
+        let recent = [minutes_ago(1), minutes_ago(2), minutes_ago(10)];
+        assert_eq!(retry_after(&recent[..2], 3, window, at), None);
+        assert_eq!(retry_after(&recent, 3, window, at), Some(5 * 60));
+        assert_eq!(retry_after(&recent, 2, window, at), Some(13 * 60));
+    }
+}

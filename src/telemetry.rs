@@ -1,0 +1,14 @@
+//! Logging setup: `tracing` to stderr, filtered by RUST_LOG (default `info`).
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::cli::LogFormat;
+
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
