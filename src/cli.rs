@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 #[derive(Parser)]
-#[command(name = "customer-api", version, about = "GraphQL server for customer records")]
+#[command(
+    name = "customer-api",
+    version,
+    about = "GraphQL server for customer records"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]

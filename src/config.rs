@@ -105,7 +105,10 @@ pub fn load_secret(
     let (secret, setting) = if let Some(secret) = &args.jwt_secret {
         (secret.expose_secret().as_bytes().to_vec(), "JWT_SECRET")
     } else if let Some(path) = &args.jwt_secret_file {
-        (read_secret_file(path)?, "JWT_SECRET_FILE")
+        (
+            read_secret_file(path, "JWT_SECRET_FILE")?,
+            "JWT_SECRET_FILE",
+        )
     } else if uses_postgres {
         bail!("JWT_SECRET or JWT_SECRET_FILE is required with DATABASE_URL (PostgreSQL)");
     } else {
@@ -120,7 +123,8 @@ pub fn load_secret(
             }
             generate_secret_file(&path)?;
         }
-        (read_secret_file(&path)?, "the generated secret file")
+        let setting = "the generated secret file";
+        (read_secret_file(&path, setting)?, setting)
     };
     if secret.len() < MIN_SECRET_BYTES {
         bail!("{setting} is too short: at least {MIN_SECRET_BYTES} bytes are required");
@@ -128,9 +132,9 @@ pub fn load_secret(
     Ok(SecretSlice::from(secret))
 }
 
-fn read_secret_file(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = fs::read(path)
-        .with_context(|| format!("JWT_SECRET_FILE: cannot read {}", path.display()))?;
+fn read_secret_file(path: &PathBuf, setting: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes =
+        fs::read(path).with_context(|| format!("{setting}: cannot read {}", path.display()))?;
     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         bytes.pop();
     }

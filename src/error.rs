@@ -21,7 +21,10 @@ pub mod unauthenticated {
 #[derive(Debug)]
 pub enum AppError {
     /// Input that breaks a rule of the contract; `field` names the input field.
-    BadInput { field: String, message: String },
+    BadInput {
+        field: String,
+        message: String,
+    },
     Unauthenticated(&'static str),
     Forbidden,
     NotFound,
@@ -29,7 +32,9 @@ pub enum AppError {
         field: Option<&'static str>,
         message: &'static str,
     },
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// The database cannot be reached; the source is logged, never sent.
     Unavailable(Source),
     /// Anything else; the source is logged, never sent.
@@ -97,8 +102,12 @@ impl AppError {
     /// Logs the hidden cause of a server-side failure; client errors are not logged here.
     fn log_source(&self) {
         match self {
-            Self::Unavailable(source) => tracing::warn!(error = %ErrorChain(&**source), "database unavailable"),
-            Self::Internal(source) => tracing::error!(error = %ErrorChain(&**source), "internal error"),
+            Self::Unavailable(source) => {
+                tracing::warn!(error = %ErrorChain(&**source), "database unavailable")
+            }
+            Self::Internal(source) => {
+                tracing::error!(error = %ErrorChain(&**source), "internal error")
+            }
             _ => {}
         }
     }
@@ -150,12 +159,23 @@ mod tests {
     fn each_error_maps_to_its_contract_code() {
         let io = || std::io::Error::other("connection refused to 10.0.0.1:5432");
         let cases = [
-            (AppError::bad_input("name", "must not be empty"), "BAD_USER_INPUT"),
-            (AppError::Unauthenticated(unauthenticated::INVALID_TOKEN), "UNAUTHENTICATED"),
+            (
+                AppError::bad_input("name", "must not be empty"),
+                "BAD_USER_INPUT",
+            ),
+            (
+                AppError::Unauthenticated(unauthenticated::INVALID_TOKEN),
+                "UNAUTHENTICATED",
+            ),
             (AppError::Forbidden, "FORBIDDEN"),
             (AppError::NotFound, "NOT_FOUND"),
             (AppError::email_taken(), "CONFLICT"),
-            (AppError::RateLimited { retry_after_secs: 3 }, "RATE_LIMITED"),
+            (
+                AppError::RateLimited {
+                    retry_after_secs: 3,
+                },
+                "RATE_LIMITED",
+            ),
             (AppError::Unavailable(io().into()), "SERVICE_UNAVAILABLE"),
             (AppError::internal(io()), "INTERNAL_SERVER_ERROR"),
         ];
@@ -168,7 +188,9 @@ mod tests {
     fn field_and_retry_after_travel_in_extensions() {
         let ext = extensions(AppError::bad_input("address.country", "bad"));
         assert_eq!(ext["field"], "address.country");
-        let ext = extensions(AppError::RateLimited { retry_after_secs: 42 });
+        let ext = extensions(AppError::RateLimited {
+            retry_after_secs: 42,
+        });
         assert_eq!(ext["retryAfter"], 42);
     }
 

@@ -34,7 +34,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = Settings::from_args(args)?;
             actix_web::rt::System::new().block_on(async {
-                Application::build(settings).await?.run_until_stopped().await?;
+                Application::build(settings)
+                    .await?
+                    .run_until_stopped()
+                    .await?;
                 anyhow::Ok(())
             })
         }

@@ -109,10 +109,13 @@ async fn execute(
     // GraphQL-over-HTTP media type, 200 with errors for plain JSON clients.
     let request_error = response.data == async_graphql::Value::Null
         && response.errors.iter().any(|e| {
-            e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|code| {
-                matches!(code, async_graphql::Value::String(c)
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|code| {
+                    matches!(code, async_graphql::Value::String(c)
                     if c == "GRAPHQL_PARSE_FAILED" || c == "GRAPHQL_VALIDATION_FAILED")
-            })
+                })
         });
     let mut builder = if request_error && accepts_graphql_response(http) {
         HttpResponse::BadRequest()

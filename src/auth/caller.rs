@@ -13,7 +13,10 @@ pub enum Caller {
     Anonymous,
     /// A token was sent but is malformed, forged or expired.
     InvalidToken,
-    Customer { id: CustomerId, token_version: i32 },
+    Customer {
+        id: CustomerId,
+        token_version: i32,
+    },
     Admin,
 }
 

@@ -63,7 +63,12 @@ impl TokenKeys {
         id: CustomerId,
         token_version: i32,
     ) -> Result<IssuedToken, AppError> {
-        self.issue(id.to_string(), Role::Customer, Some(token_version), self.ttl)
+        self.issue(
+            id.to_string(),
+            Role::Customer,
+            Some(token_version),
+            self.ttl,
+        )
     }
 
     pub fn issue_admin(&self, ttl: Duration) -> Result<IssuedToken, AppError> {
@@ -78,8 +83,7 @@ impl TokenKeys {
         ttl: Duration,
     ) -> Result<IssuedToken, AppError> {
         let now = Utc::now();
-        let expires_at = now
-            + chrono::Duration::from_std(ttl).map_err(AppError::internal)?;
+        let expires_at = now + chrono::Duration::from_std(ttl).map_err(AppError::internal)?;
         let claims = Claims {
             sub,
             role,
@@ -130,6 +134,8 @@ mod tests {
         let issued = keys("0123456789abcdef0123456789abcdef")
             .issue_admin(Duration::from_secs(60))
             .unwrap();
-        assert!(keys("fedcba9876543210fedcba9876543210").verify(&issued.token).is_none());
+        assert!(keys("fedcba9876543210fedcba9876543210")
+            .verify(&issued.token)
+            .is_none());
     }
 }

@@ -81,9 +81,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), AppError>;
 
     /// The newest failed logins inside `window`, per email key and per client address.
-    fn recent_login_failures(&self, window: &FailureWindow<'_>) -> Result<RecentFailures, AppError>;
+    fn recent_login_failures(&self, window: &FailureWindow<'_>)
+        -> Result<RecentFailures, AppError>;
 
-    /// Records a failed login, and forgets those of this email older than `forget_before`.
+    /// Records a failed login, and forgets every failure older than `forget_before`.
     fn record_login_failure(
         &self,
         email_key: &str,
@@ -120,7 +121,9 @@ pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn St
 impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
         match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::email_taken(),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::email_taken()
+            }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 Self::Unavailable(error.into())
             }

@@ -39,13 +39,27 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_keeps_case() {
-        assert_eq!(Email::parse(" Ada@Example.io ").unwrap().as_str(), "Ada@Example.io");
-        assert_eq!(Email::parse("Ada@Example.io").unwrap().key(), "ada@example.io");
+        assert_eq!(
+            Email::parse(" Ada@Example.io ").unwrap().as_str(),
+            "Ada@Example.io"
+        );
+        assert_eq!(
+            Email::parse("Ada@Example.io").unwrap().key(),
+            "ada@example.io"
+        );
     }
 
     #[test]
     fn refuses_malformed_addresses() {
-        for bad in ["", "ada", "ada@", "@x.io", "ada@localhost", "Ada <ada@x.io>", "a b@x.io"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.io",
+            "ada@localhost",
+            "Ada <ada@x.io>",
+            "a b@x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

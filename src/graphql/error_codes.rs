@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{
     extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-        NextValidation,
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
     },
     parser::types::ExecutableDocument,
     Response, ServerError, ServerResult, ValidationResult, Variables,

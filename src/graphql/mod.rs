@@ -1,5 +1,5 @@
 //! The GraphQL schema: queries and mutations over [`crate::service`], their input and output
-//! types, and the limits every request is held to.
+//! types, and the extension that gives every error a code.
 
 use std::net::IpAddr;
 use std::sync::Arc;

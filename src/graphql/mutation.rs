@@ -14,7 +14,8 @@ use super::{
 
 pub struct MutationRoot;
 
-#[Object]
+/// Creating, changing and deleting customers, and logging in.
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// create_customer. Without an admin token this is self sign-up, and needs a password.
     async fn create_customer(

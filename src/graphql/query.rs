@@ -6,7 +6,8 @@ use super::{caller, inputs, outputs::Customer, service};
 
 pub struct QueryRoot;
 
-#[Object]
+/// Reading customers.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// get_customer. null when no customer has this id. Admins read any customer; a customer
     /// token reads only its own.

@@ -8,7 +8,10 @@ use chrono::{SecondsFormat, Utc};
 pub struct DateTime(pub chrono::DateTime<Utc>);
 
 /// RFC 3339 timestamp, always UTC, e.g. 2026-11-26T13:44:14.123456Z
-#[Scalar(name = "DateTime", specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339")]
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339"
+)]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         let Value::String(text) = &value else {

@@ -183,7 +183,9 @@ impl CustomerService {
         id: CustomerId,
         token_version: i32,
     ) -> Result<CustomerRecord, AppError> {
-        let found = self.with_store(move |store| store.find_customer(id)).await?;
+        let found = self
+            .with_store(move |store| store.find_customer(id))
+            .await?;
         let customer = found.ok_or(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))?;
         check_token_version(&customer, Some(token_version))?;
         Ok(customer)

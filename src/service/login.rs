@@ -55,8 +55,18 @@ impl CustomerService {
             .await?;
 
         let retry_after = [
-            retry_after(&failures.for_email, throttle.max_failures_per_email, window, at),
-            retry_after(&failures.for_client, throttle.max_failures_per_client, window, at),
+            retry_after(
+                &failures.for_email,
+                throttle.max_failures_per_email,
+                window,
+                at,
+            ),
+            retry_after(
+                &failures.for_client,
+                throttle.max_failures_per_client,
+                window,
+                at,
+            ),
         ]
         .into_iter()
         .flatten()

@@ -16,11 +16,7 @@ use super::{
     lower, run_migrations, CustomerRecord, FailureWindow, PoolSettings, RecentFailures, Store,
     UpdateDecision,
 };
-use crate::{
-    auth::PasswordHash,
-    domain::{CustomerId},
-    error::AppError,
-};
+use crate::{auth::PasswordHash, domain::CustomerId, error::AppError};
 
 mod schema;
 use schema::customers;
@@ -101,8 +97,10 @@ struct Pragmas;
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            // busy_timeout first: switching to WAL takes a lock that other new connections
+            // of the pool may hold at the same moment.
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }

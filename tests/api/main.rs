@@ -1,0 +1,32 @@
+//! End-to-end tests: each starts the real application on a free port and talks HTTP to it.
+//! Every scenario runs on both backends: SQLite always, PostgreSQL when TEST_DATABASE_URL is
+//! set (REQUIRE_POSTGRES=1 turns its absence into a failure).
+
+mod helpers;
+
+/// Runs each listed `async fn(Backend)` scenario as a `sqlite` and a `postgres` test.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$scenario(crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if crate::helpers::postgres_enabled() {
+                    super::$scenario(crate::helpers::Backend::Postgres).await;
+                }
+            }
+        }
+    )*};
+}
+
+mod access;
+mod cli;
+mod http;
+mod login;
+mod operations;
+mod schema_file;
+mod validation;
