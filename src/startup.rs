@@ -11,7 +11,7 @@ use crate::{
     config::Settings,
     db, graphql,
     routes::{self, AppState},
-    service::CustomerService,
+    service::{CursorCodec, CustomerService},
 };
 
 pub struct Application {
@@ -43,6 +43,7 @@ impl Application {
             store,
             hasher,
             Arc::clone(&tokens),
+            CursorCodec::new(&settings.jwt_secret),
             settings.policy.clone(),
         ));
         let state = web::Data::new(AppState {

@@ -31,6 +31,47 @@ pub struct CustomerRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which customers the admin listing shows; every condition given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct CustomerFilter {
+    /// Case-insensitive substring of name or email.
+    pub search: Option<String>,
+    /// Case-insensitive equality with the email.
+    pub email: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A customer's place in the listing's order (newest first, then by id): the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: DateTime<Utc>,
+    pub id: CustomerId,
+}
+
+impl Position {
+    pub fn of(customer: &CustomerRecord) -> Self {
+        Self {
+            created_at: customer.created_at,
+            id: customer.id,
+        }
+    }
+}
+
+/// A LIKE pattern matching `term` anywhere, its wildcards escaped with `\`.
+fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Recent failed logins, newest first, at most as many as the limit asked for.
 #[derive(Debug, Default)]
 pub struct RecentFailures {
@@ -61,6 +102,17 @@ pub trait Store: Send + Sync + 'static {
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError>;
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError>;
+
+    /// Up to `limit` customers matching `filter`, newest first, after `after` when given.
+    fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecord>, AppError>;
+
+    /// How many customers match `filter`.
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError>;
 
     /// The customer whose email equals `email` case-insensitively.
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError>;

@@ -5,9 +5,10 @@ use async_graphql::{InputObject, MaybeUndefined, ID};
 
 use super::scalars::DateTime;
 use crate::{
+    db,
     domain::{Address, AddressParts, CustomerId, Email, Name, Password, Phone},
     error::AppError,
-    service::{CustomerChanges, NewCustomer},
+    service::{CustomerChanges, NewCustomer, PageRequest},
 };
 
 /// Attaches the input field's name to a parse failure.
@@ -151,4 +152,60 @@ fn clearable<T>(
         MaybeUndefined::Null => Ok(Some(None)),
         MaybeUndefined::Value(raw) => field(name, parse(raw)).map(Some),
     }
+}
+
+/// Which customers to list; conditions combine with AND.
+#[derive(InputObject, Default)]
+pub struct CustomerFilter {
+    /// Case-insensitive substring of name or email (at most 200 characters).
+    search: Option<String>,
+    /// Exactly this email address, compared case-insensitively.
+    email: Option<String>,
+    /// Only customers created after this instant.
+    created_after: Option<DateTime>,
+    /// Only customers created before this instant.
+    created_before: Option<DateTime>,
+}
+
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// The `customers` arguments, checked.
+pub fn page_request(
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<CustomerFilter>,
+    with_total: bool,
+) -> Result<PageRequest, AppError> {
+    let first = first.unwrap_or(20);
+    let first = usize::try_from(first)
+        .ok()
+        .filter(|n| (1..=PageRequest::MAX_FIRST).contains(n))
+        .ok_or_else(|| {
+            AppError::bad_input("first", format!("must be 1 to {}", PageRequest::MAX_FIRST))
+        })?;
+    let filter = filter.unwrap_or_default();
+    let search = filter
+        .search
+        .map(|term| term.trim().to_owned())
+        .filter(|term| !term.is_empty());
+    if search
+        .as_ref()
+        .is_some_and(|term| term.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(AppError::bad_input(
+            "filter.search",
+            format!("must be at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(PageRequest {
+        filter: db::CustomerFilter {
+            search,
+            email: filter.email.map(|email| email.trim().to_owned()),
+            created_after: filter.created_after.map(|at| at.0),
+            created_before: filter.created_before.map(|at| at.0),
+        },
+        first,
+        after,
+        with_total,
+    })
 }

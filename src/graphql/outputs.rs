@@ -1,12 +1,16 @@
 //! Output types: what clients read.
 
-use async_graphql::{SimpleObject, ID};
+use async_graphql::{Object, SimpleObject, ID};
 
 use super::scalars::DateTime;
-use crate::{db::CustomerRecord, domain, service::LoginSession};
+use crate::{
+    db::CustomerRecord,
+    domain,
+    service::{LoginSession, Page},
+};
 
 /// A customer record.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct Customer {
     /// The customer's id: a UUID (v7, time-ordered), as text.
     customer_id: ID,
@@ -39,7 +43,7 @@ impl From<CustomerRecord> for Customer {
 }
 
 /// A postal address. Absent parts are null.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct Address {
     /// First address line.
     line1: Option<String>,
@@ -139,4 +143,81 @@ impl From<LoginSession> for AuthenticateCustomerPayload {
             expires_at: session.expires_at.into(),
         }
     }
+}
+
+/// A page of customers (Relay cursor connection), newest first.
+pub struct CustomerConnection {
+    edges: Vec<CustomerEdge>,
+    page_info: PageInfo,
+    total_count: Option<i64>,
+}
+
+impl From<Page> for CustomerConnection {
+    fn from(page: Page) -> Self {
+        let edges: Vec<CustomerEdge> = page
+            .customers
+            .into_iter()
+            .map(|(customer, cursor)| CustomerEdge {
+                cursor,
+                node: customer.into(),
+            })
+            .collect();
+        let page_info = PageInfo {
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+            start_cursor: edges.first().map(|edge| edge.cursor.clone()),
+            end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+        };
+        Self {
+            edges,
+            page_info,
+            total_count: page.total_count,
+        }
+    }
+}
+
+/// A page of customers (Relay cursor connection), newest first.
+#[Object]
+impl CustomerConnection {
+    /// The customers of this page, each with its cursor.
+    async fn edges(&self) -> &[CustomerEdge] {
+        &self.edges
+    }
+
+    /// The customers of this page, without cursors.
+    async fn nodes(&self) -> Vec<Customer> {
+        self.edges.iter().map(|edge| edge.node.clone()).collect()
+    }
+
+    /// Where this page stands in the whole listing.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// How many customers match the filter, on all pages. Counted only when selected.
+    async fn total_count(&self) -> i64 {
+        self.total_count.unwrap_or_default()
+    }
+}
+
+/// A customer and its cursor.
+#[derive(SimpleObject)]
+pub struct CustomerEdge {
+    /// Pass as `after` to continue after this customer.
+    cursor: String,
+    /// The customer.
+    node: Customer,
+}
+
+/// Relay page information.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more customers follow this page.
+    has_next_page: bool,
+    /// Whether customers come before this page (true when `after` was given).
+    has_previous_page: bool,
+    /// The cursor of the first customer of this page.
+    start_cursor: Option<String>,
+    /// The cursor of the last customer of this page; pass it as `after` for the next page.
+    end_cursor: Option<String>,
 }

@@ -2,7 +2,12 @@
 
 use async_graphql::{Context, Object, Result, ID};
 
-use super::{caller, inputs, outputs::Customer, service};
+use super::{
+    caller,
+    inputs::{self, CustomerFilter},
+    outputs::{Customer, CustomerConnection},
+    service,
+};
 
 pub struct QueryRoot;
 
@@ -24,5 +29,20 @@ impl QueryRoot {
     /// The customer that the bearer token belongs to; null for an admin token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
         Ok(service(ctx).me(caller(ctx)).await?.map(Customer::from))
+    }
+
+    /// Admins only. Relay cursor pagination, newest first.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (an `endCursor` or edge `cursor`).")]
+        after: Option<String>,
+        #[graphql(desc = "Which customers to list.")] filter: Option<CustomerFilter>,
+    ) -> Result<CustomerConnection> {
+        let with_total = ctx.look_ahead().field("totalCount").exists();
+        let request = inputs::page_request(first, after, filter, with_total)?;
+        let page = service(ctx).list(caller(ctx), request).await?;
+        Ok(page.into())
     }
 }

@@ -178,7 +178,7 @@ impl CustomerService {
     }
 
     /// The customer a token names, while that token has not been revoked.
-    async fn current_customer(
+    pub(super) async fn current_customer(
         &self,
         id: CustomerId,
         token_version: i32,

@@ -14,9 +14,11 @@ use crate::{
 };
 
 mod customers;
+mod listing;
 mod login;
 
 pub use customers::{CustomerChanges, NewCustomer};
+pub use listing::{CursorCodec, Page, PageRequest};
 pub use login::{LoginSession, LoginThrottle};
 
 /// Rules that operators can change.
@@ -31,6 +33,7 @@ pub struct CustomerService {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     tokens: Arc<TokenKeys>,
+    cursors: CursorCodec,
     policy: Policy,
 }
 
@@ -39,12 +42,14 @@ impl CustomerService {
         store: Arc<dyn Store>,
         hasher: PasswordHasher,
         tokens: Arc<TokenKeys>,
+        cursors: CursorCodec,
         policy: Policy,
     ) -> Self {
         Self {
             store,
             hasher,
             tokens,
+            cursors,
             policy,
         }
     }

@@ -26,7 +26,9 @@ macro_rules! on_both_backends {
 mod access;
 mod cli;
 mod http;
+mod listing;
 mod login;
 mod operations;
 mod schema_file;
+mod total_count;
 mod validation;

@@ -13,8 +13,8 @@ use diesel::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{
-    lower, run_migrations, CustomerRecord, FailureWindow, PoolSettings, RecentFailures, Store,
-    UpdateDecision,
+    contains_pattern, lower, run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
+    PoolSettings, Position, RecentFailures, Store, UpdateDecision,
 };
 use crate::{auth::PasswordHash, domain::CustomerId, error::AppError};
 
@@ -124,6 +124,30 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The customers matching `filter`, as a query to refine.
+    fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'_, diesel::sqlite::Sqlite> {
+        use self::customers::dsl::*;
+        let mut query = customers.into_boxed();
+        if let Some(term) = &filter.search {
+            let pattern = contains_pattern(term);
+            query = query.filter(
+                name.like(pattern.clone())
+                    .escape('\\')
+                    .or(email.like(pattern).escape('\\')),
+            );
+        }
+        if let Some(wanted) = &filter.email {
+            query = query.filter(lower(email).eq(lower(wanted)));
+        }
+        if let Some(after) = filter.created_after {
+            query = query.filter(created_at.gt(after));
+        }
+        if let Some(before) = filter.created_before {
+            query = query.filter(created_at.lt(before));
+        }
+        query
+    }
+
     fn find_row(
         conn: &mut SqliteConnection,
         id: CustomerId,
@@ -153,6 +177,39 @@ impl Store for SqliteStore {
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
         Self::find_row(&mut *self.pool.get()?, id)
+    }
+
+    fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecord>, AppError> {
+        use self::customers::dsl::*;
+        let mut query = Self::filtered(filter);
+        if let Some(after) = after {
+            // (created_at, id) < (after.created_at, after.id), written so that the first
+            // condition bounds the index scan.
+            query = query.filter(
+                created_at
+                    .le(after.created_at)
+                    .and(created_at.lt(after.created_at).or(id.lt(after.id.to_string()))),
+            );
+        }
+        query
+            .order((created_at.desc(), id.desc()))
+            .limit(i64::try_from(limit).map_err(AppError::internal)?)
+            .select(CustomerRow::as_select())
+            .load(&mut *self.pool.get()?)?
+            .into_iter()
+            .map(CustomerRecord::try_from)
+            .collect()
+    }
+
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
+        Ok(Self::filtered(filter)
+            .count()
+            .get_result(&mut *self.pool.get()?)?)
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {

@@ -1,0 +1,1 @@
+DROP INDEX customers_created_at_id_idx;
