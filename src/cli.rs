@@ -80,6 +80,36 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Largest request body accepted, in bytes; a larger one gets HTTP 413 unparsed.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest field nesting a query may have.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 10)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity a query may have (each field counts 1; logins count 25, password
+    /// changes 10, as they run bcrypt).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 250)]
+    pub max_query_complexity: usize,
+
+    /// Most operations in one batched request (a JSON array); 0 turns batching off.
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 0)]
+    pub max_batch_size: usize,
+
+    /// Serve schema introspection and GraphiQL; off also drops field suggestions from errors.
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Browser origins allowed to call the API (comma-separated, e.g.
+    /// https://app.example.com); none by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
 }
 
 /// Where the data lives.
@@ -101,6 +131,10 @@ pub struct StorageArgs {
     /// How long a request waits for a database connection before SERVICE_UNAVAILABLE.
     #[arg(long, env = "DB_POOL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_pool_timeout: Duration,
+
+    /// How long start-up retries a database that cannot be reached before giving up.
+    #[arg(long, env = "DB_CONNECT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub db_connect_timeout: Duration,
 }
 
 /// The token signing secret.

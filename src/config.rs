@@ -33,6 +33,26 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
     pub policy: Policy,
+    pub http: HttpSettings,
+    pub graphql: GraphqlSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub cors_allowed_origins: Vec<String>,
+    pub shutdown_timeout: Duration,
+}
+
+/// Limits every GraphQL request is held to.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    /// 0: batched requests are refused.
+    pub max_batch_size: usize,
+    /// Introspection, GraphiQL and field suggestions.
+    pub introspection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +86,17 @@ impl Settings {
                     window: args.login_failure_window,
                 },
             },
+            http: HttpSettings {
+                max_body_bytes: args.max_body_bytes,
+                cors_allowed_origins: cors_origins(args.cors_allowed_origins)?,
+                shutdown_timeout: args.shutdown_timeout,
+            },
+            graphql: GraphqlSettings {
+                max_depth: args.max_query_depth,
+                max_complexity: args.max_query_complexity,
+                max_batch_size: args.max_batch_size,
+                introspection: args.introspection,
+            },
         })
     }
 }
@@ -89,9 +120,30 @@ impl Storage {
             pool: PoolSettings {
                 max_size: args.db_pool_size,
                 timeout: args.db_pool_timeout,
+                connect_timeout: args.db_connect_timeout,
             },
         })
     }
+}
+
+/// Origins as browsers send them: scheme, host and optional port, nothing else.
+fn cors_origins(origins: Vec<String>) -> anyhow::Result<Vec<String>> {
+    origins
+        .into_iter()
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '*']) => Ok(origin),
+                _ => bail!(
+                    "CORS_ALLOWED_ORIGINS: {origin:?} is not an origin like https://app.example.com"
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The signing secret: from JWT_SECRET, from JWT_SECRET_FILE, or (embedded SQLite only) the

@@ -8,6 +8,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod metrics;
+pub mod request_log;
 pub mod routes;
 pub mod service;
 pub mod startup;

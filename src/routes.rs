@@ -9,13 +9,16 @@ use actix_web::{
 };
 use async_graphql::{
     http::GraphiQLSource,
-    parser::types::{DocumentOperations, ExecutableDocument, OperationType},
+    parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection},
 };
 use async_graphql_actix_web::GraphQLRequest;
 
 use crate::{
     auth::{Caller, TokenKeys},
+    config::GraphqlSettings,
     graphql::{AppSchema, ClientAddr},
+    metrics::Metrics,
+    request_log::GraphqlOutcome,
     service::CustomerService,
 };
 
@@ -24,6 +27,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub tokens: Arc<TokenKeys>,
     pub service: Arc<CustomerService>,
+    pub metrics: Arc<Metrics>,
+    pub limits: GraphqlSettings,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -39,20 +44,71 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/", web::get().to(graphiql))
     .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz));
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics));
 }
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
+/// The body is read whole, up to the configured limit (larger: 413, nothing parsed), then
+/// parsed as one request or, when batching is on, as an array of at most the batch limit.
 async fn graphql_post(
     state: web::Data<AppState>,
     http: HttpRequest,
-    request: Result<GraphQLRequest, actix_web::Error>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
+    let body = match body {
+        Ok(body) => body,
+        Err(error) => return unparsable_request(&http, &error),
+    };
+    let request = match serde_json::from_slice::<async_graphql::BatchRequest>(&body) {
+        Ok(request) => request,
+        Err(_) => return unparsable_request(&http, &actix_web::error::ErrorBadRequest("")),
+    };
     match request {
-        Ok(request) => execute(&state, &http, request.into_inner()).await,
-        Err(error) => unparsable_request(&http, &error),
+        async_graphql::BatchRequest::Single(request) => execute(&state, &http, request).await,
+        async_graphql::BatchRequest::Batch(requests) => {
+            execute_batch(&state, &http, requests).await
+        }
     }
+}
+
+async fn execute_batch(
+    state: &AppState,
+    http: &HttpRequest,
+    requests: Vec<async_graphql::Request>,
+) -> HttpResponse {
+    let limit = state.limits.max_batch_size;
+    if limit == 0 || requests.len() > limit {
+        let message = if limit == 0 {
+            "batched requests are not accepted".to_owned()
+        } else {
+            format!("a batch may hold at most {limit} operations")
+        };
+        return error_response(http, &mut HttpResponse::BadRequest(), &message, "BAD_USER_INPUT");
+    }
+    let (caller, client) = request_context(state, http);
+    let batch = async_graphql::BatchRequest::Batch(requests)
+        .data(caller)
+        .data(client);
+    let response = state.schema.execute_batch(batch).await;
+    let outcome = match &response {
+        async_graphql::BatchResponse::Batch(responses) => responses
+            .iter()
+            .find_map(|r| first_error_code(&r.errors))
+            .unwrap_or_else(|| "ok".to_owned()),
+        async_graphql::BatchResponse::Single(r) => {
+            first_error_code(&r.errors).unwrap_or_else(|| "ok".to_owned())
+        }
+    };
+    let mut response = HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, response_type(http)))
+        .json(&response);
+    response.extensions_mut().insert(GraphqlOutcome {
+        operation: "batch".to_owned(),
+        outcome,
+    });
+    response
 }
 
 /// Queries over GET; a mutation over GET is refused (it must not be triggered by a link).
@@ -89,21 +145,57 @@ fn is_mutation(document: &ExecutableDocument, operation: Option<&str>) -> bool {
     }
 }
 
-async fn execute(
-    state: &AppState,
-    http: &HttpRequest,
-    request: async_graphql::Request,
-) -> HttpResponse {
+/// The caller (from the bearer token) and client address of a request.
+fn request_context(state: &AppState, http: &HttpRequest) -> (Caller, ClientAddr) {
     let authorization = http
         .headers()
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
     let caller = Caller::from_authorization(authorization, &state.tokens);
-    let client = ClientAddr(http.peer_addr().map(|addr| addr.ip()));
+    (caller, ClientAddr(http.peer_addr().map(|addr| addr.ip())))
+}
+
+/// The root field the operation selects first, for logs and metrics.
+fn root_field(request: &mut async_graphql::Request) -> String {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return "unparsed".to_owned();
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    let field = operation.and_then(|op| {
+        op.node.selection_set.node.items.iter().find_map(|item| match &item.node {
+            Selection::Field(field) => Some(field.node.name.node.to_string()),
+            _ => None,
+        })
+    });
+    field.unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn first_error_code(errors: &[async_graphql::ServerError]) -> Option<String> {
+    errors.iter().find_map(|error| {
+        match error.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(code)) => Some(code.clone()),
+            _ => None,
+        }
+    })
+}
+
+async fn execute(
+    state: &AppState,
+    http: &HttpRequest,
+    mut request: async_graphql::Request,
+) -> HttpResponse {
+    let operation = root_field(&mut request);
+    let (caller, client) = request_context(state, http);
     let response = state
         .schema
         .execute(request.data(caller).data(client))
         .await;
+    let outcome = first_error_code(&response.errors).unwrap_or_else(|| "ok".to_owned());
 
     // Parse and validation failures are request errors: 400 for clients that speak the
     // GraphQL-over-HTTP media type, 200 with errors for plain JSON clients.
@@ -122,9 +214,13 @@ async fn execute(
     } else {
         HttpResponse::Ok()
     };
-    builder
+    let mut response = builder
         .insert_header((header::CONTENT_TYPE, response_type(http)))
-        .json(&response)
+        .json(&response);
+    response
+        .extensions_mut()
+        .insert(GraphqlOutcome { operation, outcome });
+    response
 }
 
 /// A body that is not a GraphQL request at all (bad JSON, wrong shape, too large).
@@ -166,7 +262,11 @@ fn response_type(http: &HttpRequest) -> &'static str {
     }
 }
 
-async fn graphiql() -> HttpResponse {
+/// GraphiQL, unless introspection is switched off.
+async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+    if !state.limits.introspection {
+        return HttpResponse::NotFound().finish();
+    }
     HttpResponse::Ok().content_type(ContentType::html()).body(
         GraphiQLSource::build()
             .endpoint("/graphql")
@@ -187,4 +287,11 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))
     }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render(state.service.pool_state()))
 }

@@ -3,13 +3,21 @@
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{dev::Server, web, App, HttpServer};
+use actix_cors::Cors;
+use actix_web::{
+    dev::Server,
+    http::header,
+    middleware::{from_fn, Condition},
+    web, App, HttpServer,
+};
 use anyhow::Context;
 
 use crate::{
     auth::{PasswordHasher, TokenKeys},
     config::Settings,
     db, graphql,
+    metrics::Metrics,
+    request_log,
     routes::{self, AppState},
     service::{CursorCodec, CustomerService},
 };
@@ -39,25 +47,41 @@ impl Application {
             &settings.jwt_issuer,
             settings.token_ttl,
         ));
+        let metrics = Arc::new(Metrics::default());
         let service = Arc::new(CustomerService::new(
             store,
             hasher,
             Arc::clone(&tokens),
             CursorCodec::new(&settings.jwt_secret),
             settings.policy.clone(),
+            Arc::clone(&metrics),
         ));
         let state = web::Data::new(AppState {
-            schema: graphql::build_schema(Arc::clone(&service)),
+            schema: graphql::build_schema(Arc::clone(&service), &settings.graphql),
             tokens,
             service,
+            metrics,
+            limits: settings.graphql.clone(),
         });
 
+        let http = settings.http.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(http.max_body_bytes))
                 .configure(routes::configure)
+                .wrap(Condition::new(
+                    !http.cors_allowed_origins.is_empty(),
+                    cors(&http.cors_allowed_origins),
+                ))
+                .wrap(from_fn(request_log::log_request))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // SIGTERM and SIGINT both stop gracefully: no new connections, in-flight requests
+        // finish within the shutdown timeout.
+        .disable_signals()
+        .shutdown_signal(stop_signal())
+        .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -77,4 +101,36 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Browsers may call from the configured origins, with the headers the API reads.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header(request_log::REQUEST_ID)
+        .expose_headers([request_log::REQUEST_ID])
+        .max_age(3600)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping: finishing in-flight requests");
 }

@@ -2,7 +2,7 @@
 //! `sqlite` implement it with each backend's native types and own their migrations.
 //! Nothing above this module knows which backend is in use.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -14,7 +14,10 @@ use crate::{
 };
 
 mod pg;
+mod pool;
 mod sqlite;
+
+pub use pool::{PoolSettings, PoolState};
 
 /// A customer as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +101,9 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database can be reached.
     fn ping(&self) -> Result<(), AppError>;
 
+    /// The connection pool's current state, for metrics.
+    fn pool_state(&self) -> PoolState;
+
     /// Inserts a new customer; CONFLICT when the email is taken (case-insensitively).
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError>;
 
@@ -153,11 +159,6 @@ pub enum Backend {
     Sqlite { path: std::path::PathBuf },
 }
 
-#[derive(Debug, Clone)]
-pub struct PoolSettings {
-    pub max_size: u32,
-    pub timeout: Duration,
-}
 
 /// Opens the pool and brings the schema up to date.
 pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
@@ -191,14 +192,20 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
-/// Runs migrations on `conn`; shared by both backends.
-fn run_migrations<DB: diesel::backend::Backend>(
-    conn: &mut impl diesel_migrations::MigrationHarness<DB>,
+/// Brings the schema up to date; shared by both backends.
+fn run_migrations<C>(
+    pool: &pool::Pool<C>,
     migrations: diesel_migrations::EmbeddedMigrations,
-) -> anyhow::Result<()> {
-    conn.run_pending_migrations(migrations)
-        .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))?;
-    Ok(())
+) -> anyhow::Result<()>
+where
+    C: diesel::r2d2::R2D2Connection
+        + diesel_migrations::MigrationHarness<C::Backend>
+        + Send
+        + 'static,
+{
+    pool.run(|conn| Ok(conn.run_pending_migrations(migrations).map(|_| ()).map_err(|e| e.to_string())))
+        .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
+        .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
 }
 
 #[diesel::declare_sql_function]

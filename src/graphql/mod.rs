@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, Schema};
 
-use crate::{auth::Caller, service::CustomerService};
+use crate::{auth::Caller, config::GraphqlSettings, service::CustomerService};
 
+mod depth_limit;
 mod error_codes;
 mod inputs;
 mod mutation;
@@ -24,9 +25,18 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-/// Builds the schema; the service is schema data, shared by every request.
-pub fn build_schema(service: Arc<CustomerService>) -> AppSchema {
-    schema_builder().data(service).finish()
+/// Builds the schema with its limits; the service is schema data, shared by every request.
+pub fn build_schema(service: Arc<CustomerService>, limits: &GraphqlSettings) -> AppSchema {
+    let mut builder = schema_builder()
+        .data(service)
+        .extension(depth_limit::DepthLimit {
+            max_depth: limits.max_depth,
+        })
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL that clients are written against (`customer-api schema`, `schema.graphql`).

@@ -73,6 +73,7 @@ impl CustomerService {
         .max();
         if let Some(retry_after_secs) = retry_after {
             tracing::warn!(retry_after_secs, "login rate-limited");
+            self.metrics.rate_limited_login();
             return Err(AppError::RateLimited { retry_after_secs });
         }
 
@@ -96,6 +97,7 @@ impl CustomerService {
                 })
                 .await?;
                 tracing::info!("login failed");
+                self.metrics.failed_login();
                 Err(AppError::Unauthenticated(unauthenticated::BAD_CREDENTIALS))
             }
         }

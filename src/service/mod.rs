@@ -9,8 +9,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use crate::{
     auth::{PasswordHasher, TokenKeys},
     blocking,
-    db::Store,
+    db::{PoolState, Store},
     error::AppError,
+    metrics::Metrics,
 };
 
 mod customers;
@@ -35,6 +36,7 @@ pub struct CustomerService {
     tokens: Arc<TokenKeys>,
     cursors: CursorCodec,
     policy: Policy,
+    metrics: Arc<Metrics>,
 }
 
 impl CustomerService {
@@ -44,6 +46,7 @@ impl CustomerService {
         tokens: Arc<TokenKeys>,
         cursors: CursorCodec,
         policy: Policy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -51,7 +54,13 @@ impl CustomerService {
             tokens,
             cursors,
             policy,
+            metrics,
         }
+    }
+
+    /// The database pool's state, for metrics.
+    pub fn pool_state(&self) -> PoolState {
+        self.store.pool_state()
     }
 
     /// Whether the database answers, for readiness checks.

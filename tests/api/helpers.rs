@@ -4,7 +4,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use customer_api::{
     auth::TokenKeys,
-    config::{Settings, Storage},
+    config::{GraphqlSettings, HttpSettings, Settings, Storage},
     db::{Backend as Store, PoolSettings},
     service::{LoginThrottle, Policy},
     startup::Application,
@@ -110,6 +110,7 @@ pub fn test_settings() -> Settings {
             pool: PoolSettings {
                 max_size: 4,
                 timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
             },
         },
         jwt_secret: SecretSlice::from(SECRET.to_vec()),
@@ -123,6 +124,17 @@ pub fn test_settings() -> Settings {
                 max_failures_per_client: 100,
                 window: Duration::from_secs(15 * 60),
             },
+        },
+        http: HttpSettings {
+            max_body_bytes: 64 * 1024,
+            cors_allowed_origins: Vec::new(),
+            shutdown_timeout: Duration::from_secs(5),
+        },
+        graphql: GraphqlSettings {
+            max_depth: 10,
+            max_complexity: 250,
+            max_batch_size: 0,
+            introspection: true,
         },
     }
 }

@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
 mod access;
 mod cli;
 mod http;
+mod limits;
 mod listing;
 mod login;
 mod operations;

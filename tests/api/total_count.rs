@@ -12,6 +12,7 @@ use customer_api::{
     domain::CustomerId,
     error::AppError,
     graphql,
+    metrics::Metrics,
     service::{CursorCodec, CustomerService},
 };
 use secrecy::SecretSlice;
@@ -27,6 +28,9 @@ struct CountingStore {
 impl Store for CountingStore {
     fn ping(&self) -> Result<(), AppError> {
         self.inner.ping()
+    }
+    fn pool_state(&self) -> db::PoolState {
+        self.inner.pool_state()
     }
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
         self.inner.insert_customer(customer)
@@ -96,8 +100,9 @@ async fn total_count_is_computed_only_when_selected() {
         Arc::new(TokenKeys::new(&secret, "customer-api", settings.token_ttl)),
         CursorCodec::new(&secret),
         settings.policy.clone(),
+        Arc::new(Metrics::default()),
     );
-    let schema = graphql::build_schema(Arc::new(service));
+    let schema = graphql::build_schema(Arc::new(service), &settings.graphql);
     let run = |query: &'static str| {
         let schema = schema.clone();
         async move {

@@ -2,19 +2,15 @@
 //! (`SELECT … FOR UPDATE`) serialise concurrent updates of one customer.
 
 use chrono::{DateTime, Utc};
-use diesel::{
-    pg::PgConnection,
-    prelude::*,
-    r2d2::{ConnectionManager, Pool},
-};
+use diesel::{pg::PgConnection, prelude::*};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    contains_pattern, lower, run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
-    PoolSettings, Position, RecentFailures, Store, UpdateDecision,
+    contains_pattern, lower, pool::Pool, run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
+    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
 };
 use crate::{
     auth::PasswordHash,
@@ -28,7 +24,7 @@ use schema::customers;
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 pub struct PgStore {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<PgConnection>,
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -94,15 +90,8 @@ impl TryFrom<&CustomerRecord> for CustomerRow {
 
 impl PgStore {
     pub fn open(url: &SecretString, settings: &PoolSettings) -> anyhow::Result<Self> {
-        let pool = Pool::builder()
-            .max_size(settings.max_size)
-            .connection_timeout(settings.timeout)
-            // A broken connection is noticed when a query fails; a test query before every
-            // checkout would cost a round trip per request.
-            .test_on_check_out(false)
-            .build(ConnectionManager::new(url.expose_secret()))
-            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
-        run_migrations(&mut pool.get()?, MIGRATIONS)?;
+        let pool = Pool::open(url.expose_secret(), settings, || None, "PostgreSQL (DATABASE_URL)")?;
+        run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
 
@@ -148,20 +137,30 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    fn pool_state(&self) -> PoolState {
+        self.pool.state()
+    }
+
     fn ping(&self) -> Result<(), AppError> {
-        diesel::sql_query("SELECT 1").execute(&mut self.pool.get()?)?;
-        Ok(())
+        self.pool.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
     }
 
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        diesel::insert_into(customers::table)
-            .values(CustomerRow::try_from(customer)?)
-            .execute(&mut self.pool.get()?)?;
-        Ok(())
+        self.pool.run(|conn| {
+            diesel::insert_into(customers::table)
+                .values(CustomerRow::try_from(customer)?)
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        Self::find_row(&mut *self.pool.get()?, id, false)
+        self.pool.run(|conn| {
+            Self::find_row(conn, id, false)
+        })
     }
 
     fn list_customers(
@@ -170,41 +169,47 @@ impl Store for PgStore {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<CustomerRecord>, AppError> {
-        use self::customers::dsl::*;
-        let mut query = Self::filtered(filter);
-        if let Some(after) = after {
-            // (created_at, id) < (after.created_at, after.id), written so that the first
-            // condition bounds the index scan.
-            query = query.filter(
-                created_at
-                    .le(after.created_at)
-                    .and(created_at.lt(after.created_at).or(id.lt(after.id.as_uuid()))),
-            );
-        }
-        query
-            .order((created_at.desc(), id.desc()))
-            .limit(i64::try_from(limit).map_err(AppError::internal)?)
-            .select(CustomerRow::as_select())
-            .load(&mut *self.pool.get()?)?
-            .into_iter()
-            .map(CustomerRecord::try_from)
-            .collect()
+        self.pool.run(|conn| {
+            use self::customers::dsl::*;
+            let mut query = Self::filtered(filter);
+            if let Some(after) = after {
+                // (created_at, id) < (after.created_at, after.id), written so that the first
+                // condition bounds the index scan.
+                query = query.filter(
+                    created_at
+                        .le(after.created_at)
+                        .and(created_at.lt(after.created_at).or(id.lt(after.id.as_uuid()))),
+                );
+            }
+            query
+                .order((created_at.desc(), id.desc()))
+                .limit(i64::try_from(limit).map_err(AppError::internal)?)
+                .select(CustomerRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(CustomerRecord::try_from)
+                .collect()
+        })
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        Ok(Self::filtered(filter)
-            .count()
-            .get_result(&mut *self.pool.get()?)?)
+        self.pool.run(|conn| {
+            Ok(Self::filtered(filter)
+                .count()
+                .get_result(conn)?)
+        })
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
-        customers::table
-            .filter(lower(customers::email).eq(lower(email)))
-            .select(CustomerRow::as_select())
-            .first(&mut self.pool.get()?)
-            .optional()?
-            .map(CustomerRecord::try_from)
-            .transpose()
+        self.pool.run(|conn| {
+            customers::table
+                .filter(lower(customers::email).eq(lower(email)))
+                .select(CustomerRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(CustomerRecord::try_from)
+                .transpose()
+        })
     }
 
     fn update_customer(
@@ -212,15 +217,17 @@ impl Store for PgStore {
         id: CustomerId,
         decide: UpdateDecision<'_>,
     ) -> Result<CustomerRecord, AppError> {
-        self.pool.get()?.transaction(|conn| {
-            let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
-            let Some(next) = decide(&current)? else {
-                return Ok(current);
-            };
-            diesel::update(customers::table.find(id.as_uuid()))
-                .set(CustomerRow::try_from(&next)?)
-                .execute(conn)?;
-            Ok(next)
+        self.pool.run(|conn| {
+            conn.transaction(|conn| {
+                let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
+                let Some(next) = decide(&current)? else {
+                    return Ok(current);
+                };
+                diesel::update(customers::table.find(id.as_uuid()))
+                    .set(CustomerRow::try_from(&next)?)
+                    .execute(conn)?;
+                Ok(next)
+            })
         })
     }
 
@@ -229,11 +236,13 @@ impl Store for PgStore {
         id: CustomerId,
         check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
-        self.pool.get()?.transaction(|conn| {
-            let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
-            check(&current)?;
-            diesel::delete(customers::table.find(id.as_uuid())).execute(conn)?;
-            Ok(())
+        self.pool.run(|conn| {
+            conn.transaction(|conn| {
+                let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
+                check(&current)?;
+                diesel::delete(customers::table.find(id.as_uuid())).execute(conn)?;
+                Ok(())
+            })
         })
     }
 
@@ -241,28 +250,29 @@ impl Store for PgStore {
         &self,
         window: &FailureWindow<'_>,
     ) -> Result<RecentFailures, AppError> {
-        use schema::login_failures::dsl::*;
-        let conn = &mut self.pool.get()?;
-        let for_email = login_failures
-            .filter(email_key.eq(window.email_key))
-            .filter(failed_at.gt(window.since))
-            .order(failed_at.desc())
-            .limit(window.email_limit)
-            .select(failed_at)
-            .load(conn)?;
-        let for_client = match window.client {
-            Some(client) => login_failures
-                .filter(client_addr.eq(IpNet::from(client)))
+        self.pool.run(|conn| {
+            use schema::login_failures::dsl::*;
+            let for_email = login_failures
+                .filter(email_key.eq(window.email_key))
                 .filter(failed_at.gt(window.since))
                 .order(failed_at.desc())
-                .limit(window.client_limit)
+                .limit(window.email_limit)
                 .select(failed_at)
-                .load(conn)?,
-            None => Vec::new(),
-        };
-        Ok(RecentFailures {
-            for_email,
-            for_client,
+                .load(conn)?;
+            let for_client = match window.client {
+                Some(client) => login_failures
+                    .filter(client_addr.eq(IpNet::from(client)))
+                    .filter(failed_at.gt(window.since))
+                    .order(failed_at.desc())
+                    .limit(window.client_limit)
+                    .select(failed_at)
+                    .load(conn)?,
+                None => Vec::new(),
+            };
+            Ok(RecentFailures {
+                for_email,
+                for_client,
+            })
         })
     }
 
@@ -273,16 +283,17 @@ impl Store for PgStore {
         at: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        use schema::login_failures::dsl::*;
-        let conn = &mut self.pool.get()?;
-        diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
-        diesel::insert_into(login_failures)
-            .values((
-                email_key.eq(key),
-                client_addr.eq(client.map(IpNet::from)),
-                failed_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok(())
+        self.pool.run(|conn| {
+            use schema::login_failures::dsl::*;
+            diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
+            diesel::insert_into(login_failures)
+                .values((
+                    email_key.eq(key),
+                    client_addr.eq(client.map(IpNet::from)),
+                    failed_at.eq(at),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 }

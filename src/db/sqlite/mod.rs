@@ -5,16 +5,15 @@ use std::{net::IpAddr, path::Path};
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    connection::SimpleConnection,
-    prelude::*,
-    r2d2::{ConnectionManager, CustomizeConnection, Pool},
-    sqlite::SqliteConnection,
+    connection::SimpleConnection, prelude::*, r2d2::CustomizeConnection, sqlite::SqliteConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{
-    contains_pattern, lower, run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
-    PoolSettings, Position, RecentFailures, Store, UpdateDecision,
+    contains_pattern, lower,
+    pool::{Pool, Tracked},
+    run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
+    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
 };
 use crate::{auth::PasswordHash, domain::CustomerId, error::AppError};
 
@@ -24,7 +23,7 @@ use schema::customers;
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 pub struct SqliteStore {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pool<SqliteConnection>,
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -94,9 +93,12 @@ impl TryFrom<&CustomerRecord> for CustomerRow {
 #[derive(Debug)]
 struct Pragmas;
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
+impl CustomizeConnection<Tracked<SqliteConnection>, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(
+        &self,
+        conn: &mut Tracked<SqliteConnection>,
+    ) -> Result<(), diesel::r2d2::Error> {
+        conn.connection().batch_execute(
             // busy_timeout first: switching to WAL takes a lock that other new connections
             // of the pool may hold at the same moment.
             "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
@@ -113,14 +115,13 @@ impl SqliteStore {
                 anyhow::anyhow!("cannot create the data folder {}: {e}", folder.display())
             })?;
         }
-        let pool = Pool::builder()
-            .max_size(settings.max_size)
-            .connection_timeout(settings.timeout)
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(Pragmas))
-            .build(ConnectionManager::new(path.to_string_lossy()))
-            .map_err(|e| anyhow::anyhow!("cannot open SQLite file {}: {e}", path.display()))?;
-        run_migrations(&mut pool.get()?, MIGRATIONS)?;
+        let pool = Pool::open(
+            &path.to_string_lossy(),
+            settings,
+            || Some(Box::new(Pragmas)),
+            "the SQLite file",
+        )?;
+        run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
 
@@ -163,20 +164,30 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn pool_state(&self) -> PoolState {
+        self.pool.state()
+    }
+
     fn ping(&self) -> Result<(), AppError> {
-        diesel::sql_query("SELECT 1").execute(&mut self.pool.get()?)?;
-        Ok(())
+        self.pool.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
     }
 
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        diesel::insert_into(customers::table)
-            .values(CustomerRow::try_from(customer)?)
-            .execute(&mut self.pool.get()?)?;
-        Ok(())
+        self.pool.run(|conn| {
+            diesel::insert_into(customers::table)
+                .values(CustomerRow::try_from(customer)?)
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        Self::find_row(&mut *self.pool.get()?, id)
+        self.pool.run(|conn| {
+            Self::find_row(conn, id)
+        })
     }
 
     fn list_customers(
@@ -185,41 +196,47 @@ impl Store for SqliteStore {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<CustomerRecord>, AppError> {
-        use self::customers::dsl::*;
-        let mut query = Self::filtered(filter);
-        if let Some(after) = after {
-            // (created_at, id) < (after.created_at, after.id), written so that the first
-            // condition bounds the index scan.
-            query = query.filter(
-                created_at
-                    .le(after.created_at)
-                    .and(created_at.lt(after.created_at).or(id.lt(after.id.to_string()))),
-            );
-        }
-        query
-            .order((created_at.desc(), id.desc()))
-            .limit(i64::try_from(limit).map_err(AppError::internal)?)
-            .select(CustomerRow::as_select())
-            .load(&mut *self.pool.get()?)?
-            .into_iter()
-            .map(CustomerRecord::try_from)
-            .collect()
+        self.pool.run(|conn| {
+            use self::customers::dsl::*;
+            let mut query = Self::filtered(filter);
+            if let Some(after) = after {
+                // (created_at, id) < (after.created_at, after.id), written so that the first
+                // condition bounds the index scan.
+                query = query.filter(
+                    created_at
+                        .le(after.created_at)
+                        .and(created_at.lt(after.created_at).or(id.lt(after.id.to_string()))),
+                );
+            }
+            query
+                .order((created_at.desc(), id.desc()))
+                .limit(i64::try_from(limit).map_err(AppError::internal)?)
+                .select(CustomerRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(CustomerRecord::try_from)
+                .collect()
+        })
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        Ok(Self::filtered(filter)
-            .count()
-            .get_result(&mut *self.pool.get()?)?)
+        self.pool.run(|conn| {
+            Ok(Self::filtered(filter)
+                .count()
+                .get_result(conn)?)
+        })
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
-        customers::table
-            .filter(lower(customers::email).eq(lower(email)))
-            .select(CustomerRow::as_select())
-            .first(&mut self.pool.get()?)
-            .optional()?
-            .map(CustomerRecord::try_from)
-            .transpose()
+        self.pool.run(|conn| {
+            customers::table
+                .filter(lower(customers::email).eq(lower(email)))
+                .select(CustomerRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(CustomerRecord::try_from)
+                .transpose()
+        })
     }
 
     fn update_customer(
@@ -227,15 +244,17 @@ impl Store for SqliteStore {
         id: CustomerId,
         decide: UpdateDecision<'_>,
     ) -> Result<CustomerRecord, AppError> {
-        self.pool.get()?.immediate_transaction(|conn| {
-            let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
-            let Some(next) = decide(&current)? else {
-                return Ok(current);
-            };
-            diesel::update(customers::table.find(id.to_string()))
-                .set(CustomerRow::try_from(&next)?)
-                .execute(conn)?;
-            Ok(next)
+        self.pool.run(|conn| {
+            conn.immediate_transaction(|conn| {
+                let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
+                let Some(next) = decide(&current)? else {
+                    return Ok(current);
+                };
+                diesel::update(customers::table.find(id.to_string()))
+                    .set(CustomerRow::try_from(&next)?)
+                    .execute(conn)?;
+                Ok(next)
+            })
         })
     }
 
@@ -244,11 +263,13 @@ impl Store for SqliteStore {
         id: CustomerId,
         check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
     ) -> Result<(), AppError> {
-        self.pool.get()?.immediate_transaction(|conn| {
-            let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
-            check(&current)?;
-            diesel::delete(customers::table.find(id.to_string())).execute(conn)?;
-            Ok(())
+        self.pool.run(|conn| {
+            conn.immediate_transaction(|conn| {
+                let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
+                check(&current)?;
+                diesel::delete(customers::table.find(id.to_string())).execute(conn)?;
+                Ok(())
+            })
         })
     }
 
@@ -256,28 +277,29 @@ impl Store for SqliteStore {
         &self,
         window: &FailureWindow<'_>,
     ) -> Result<RecentFailures, AppError> {
-        use schema::login_failures::dsl::*;
-        let conn = &mut self.pool.get()?;
-        let for_email = login_failures
-            .filter(email_key.eq(window.email_key))
-            .filter(failed_at.gt(window.since))
-            .order(failed_at.desc())
-            .limit(window.email_limit)
-            .select(failed_at)
-            .load(conn)?;
-        let for_client = match window.client {
-            Some(client) => login_failures
-                .filter(client_addr.eq(client.to_string()))
+        self.pool.run(|conn| {
+            use schema::login_failures::dsl::*;
+            let for_email = login_failures
+                .filter(email_key.eq(window.email_key))
                 .filter(failed_at.gt(window.since))
                 .order(failed_at.desc())
-                .limit(window.client_limit)
+                .limit(window.email_limit)
                 .select(failed_at)
-                .load(conn)?,
-            None => Vec::new(),
-        };
-        Ok(RecentFailures {
-            for_email,
-            for_client,
+                .load(conn)?;
+            let for_client = match window.client {
+                Some(client) => login_failures
+                    .filter(client_addr.eq(client.to_string()))
+                    .filter(failed_at.gt(window.since))
+                    .order(failed_at.desc())
+                    .limit(window.client_limit)
+                    .select(failed_at)
+                    .load(conn)?,
+                None => Vec::new(),
+            };
+            Ok(RecentFailures {
+                for_email,
+                for_client,
+            })
         })
     }
 
@@ -288,16 +310,17 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        use schema::login_failures::dsl::*;
-        let conn = &mut self.pool.get()?;
-        diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
-        diesel::insert_into(login_failures)
-            .values((
-                email_key.eq(key),
-                client_addr.eq(client.map(|ip| ip.to_string())),
-                failed_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok(())
+        self.pool.run(|conn| {
+            use schema::login_failures::dsl::*;
+            diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
+            diesel::insert_into(login_failures)
+                .values((
+                    email_key.eq(key),
+                    client_addr.eq(client.map(|ip| ip.to_string())),
+                    failed_at.eq(at),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 }
