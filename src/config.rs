@@ -137,7 +137,9 @@ fn cors_origins(origins: Vec<String>) -> anyhow::Result<Vec<String>> {
                 .strip_prefix("https://")
                 .or_else(|| origin.strip_prefix("http://"));
             match rest {
-                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '*']) => Ok(origin),
+                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '*']) => {
+                    Ok(origin)
+                }
                 _ => bail!(
                     "CORS_ALLOWED_ORIGINS: {origin:?} is not an origin like https://app.example.com"
                 ),

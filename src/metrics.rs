@@ -37,7 +37,9 @@ impl Default for Metrics {
             requests.clone(),
         );
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
         });
         registry.register(
             "graphql_request_duration_seconds",
@@ -45,7 +47,11 @@ impl Default for Metrics {
             latency.clone(),
         );
         let failed_logins = Counter::default();
-        registry.register("failed_logins", "Logins refused for a wrong email or password", failed_logins.clone());
+        registry.register(
+            "failed_logins",
+            "Logins refused for a wrong email or password",
+            failed_logins.clone(),
+        );
         let rate_limited_logins = Counter::default();
         registry.register(
             "rate_limited_logins",
@@ -53,9 +59,17 @@ impl Default for Metrics {
             rate_limited_logins.clone(),
         );
         let pool_connections = Gauge::default();
-        registry.register("db_pool_connections", "Database connections open", pool_connections.clone());
+        registry.register(
+            "db_pool_connections",
+            "Database connections open",
+            pool_connections.clone(),
+        );
         let pool_idle = Gauge::default();
-        registry.register("db_pool_idle_connections", "Database connections idle", pool_idle.clone());
+        registry.register(
+            "db_pool_idle_connections",
+            "Database connections idle",
+            pool_idle.clone(),
+        );
         let pool_waiting = Gauge::default();
         registry.register(
             "db_pool_waiting_requests",
@@ -93,7 +107,8 @@ impl Metrics {
     pub fn render(&self, pool: PoolState) -> String {
         self.pool_connections.set(pool.connections.into());
         self.pool_idle.set(pool.idle.into());
-        self.pool_waiting.set(i64::try_from(pool.waiting).unwrap_or(i64::MAX));
+        self.pool_waiting
+            .set(i64::try_from(pool.waiting).unwrap_or(i64::MAX));
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);

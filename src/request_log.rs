@@ -55,7 +55,11 @@ pub async fn log_request(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let graphql = response.response().extensions().get::<GraphqlOutcome>().cloned();
+    let graphql = response
+        .response()
+        .extensions()
+        .get::<GraphqlOutcome>()
+        .cloned();
     let status = response.status().as_u16();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     match graphql {

@@ -85,7 +85,12 @@ async fn execute_batch(
         } else {
             format!("a batch may hold at most {limit} operations")
         };
-        return error_response(http, &mut HttpResponse::BadRequest(), &message, "BAD_USER_INPUT");
+        return error_response(
+            http,
+            &mut HttpResponse::BadRequest(),
+            &message,
+            "BAD_USER_INPUT",
+        );
     }
     let (caller, client) = request_context(state, http);
     let batch = async_graphql::BatchRequest::Batch(requests)
@@ -167,21 +172,26 @@ fn root_field(request: &mut async_graphql::Request) -> String {
         (DocumentOperations::Multiple(_), None) => None,
     };
     let field = operation.and_then(|op| {
-        op.node.selection_set.node.items.iter().find_map(|item| match &item.node {
-            Selection::Field(field) => Some(field.node.name.node.to_string()),
-            _ => None,
-        })
+        op.node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .find_map(|item| match &item.node {
+                Selection::Field(field) => Some(field.node.name.node.to_string()),
+                _ => None,
+            })
     });
     field.unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn first_error_code(errors: &[async_graphql::ServerError]) -> Option<String> {
-    errors.iter().find_map(|error| {
-        match error.extensions.as_ref().and_then(|x| x.get("code")) {
+    errors.iter().find_map(
+        |error| match error.extensions.as_ref().and_then(|x| x.get("code")) {
             Some(async_graphql::Value::String(code)) => Some(code.clone()),
             _ => None,
-        }
-    })
+        },
+    )
 }
 
 async fn execute(

@@ -159,7 +159,6 @@ pub enum Backend {
     Sqlite { path: std::path::PathBuf },
 }
 
-
 /// Opens the pool and brings the schema up to date.
 pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match backend {
@@ -203,9 +202,14 @@ where
         + Send
         + 'static,
 {
-    pool.run(|conn| Ok(conn.run_pending_migrations(migrations).map(|_| ()).map_err(|e| e.to_string())))
-        .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
-        .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
+    pool.run(|conn| {
+        Ok(conn
+            .run_pending_migrations(migrations)
+            .map(|_| ())
+            .map_err(|e| e.to_string()))
+    })
+    .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
+    .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
 }
 
 #[diesel::declare_sql_function]

@@ -6,7 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, ManageConnection, R2D2Connection};
+use diesel::r2d2::{
+    self, ConnectionManager, CustomizeConnection, ManageConnection, R2D2Connection,
+};
 
 use crate::error::AppError;
 
@@ -59,6 +61,26 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for TrackedManager<C> 
     }
 }
 
+/// libpq's messages span lines; logs and start-up errors want one.
+fn one_line(error: &impl std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// r2d2 logs every failed connection attempt as an error; during an outage that is a flood.
+/// Requests that fail are logged once each (see `crate::error`), so these go to debug.
+#[derive(Debug)]
+struct QuietErrors;
+
+impl r2d2::HandleError<r2d2::Error> for QuietErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::debug!(error = %one_line(&error), "database connection attempt failed");
+    }
+}
+
 /// Settings applied to each new connection.
 pub type Customizer<C> = Box<dyn CustomizeConnection<Tracked<C>, r2d2::Error>>;
 
@@ -84,7 +106,8 @@ impl<C: R2D2Connection + Send + 'static> Pool<C> {
                 .connection_timeout(settings.timeout)
                 // A lost connection is noticed when its query fails; a test query before
                 // every checkout would cost a round trip per request.
-                .test_on_check_out(false);
+                .test_on_check_out(false)
+                .error_handler(Box::new(QuietErrors));
             if let Some(customizer) = customizer() {
                 builder = builder.connection_customizer(customizer);
             }
@@ -96,13 +119,15 @@ impl<C: R2D2Connection + Send + 'static> Pool<C> {
                     })
                 }
                 Err(error) if Instant::now() + delay < deadline => {
+                    let error = one_line(&error);
                     tracing::warn!(%error, retry_in = ?delay, "cannot reach {what} yet");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(error) => anyhow::bail!(
-                    "cannot connect to {what} within {:?}: {error}",
-                    settings.connect_timeout
+                    "cannot connect to {what} within {:?}: {}",
+                    settings.connect_timeout,
+                    one_line(&error)
                 ),
             }
         }

@@ -40,7 +40,10 @@ impl Extension for DepthLimit {
             .unwrap_or(0);
         if depth > self.max_depth {
             let mut error = ServerError::new(
-                format!("the query is nested {depth} levels deep; at most {} are allowed", self.max_depth),
+                format!(
+                    "the query is nested {depth} levels deep; at most {} are allowed",
+                    self.max_depth
+                ),
                 None,
             );
             error

@@ -153,7 +153,9 @@ mod tests {
         for bad in ["", "abc", "!!!!", &cursor[..cursor.len() - 2]] {
             assert!(codec.decode(bad).is_err(), "{bad:?}");
         }
-        let other = super::CursorCodec::new(&SecretSlice::from(b"another secret of 32 bytes or more".to_vec()));
+        let other = super::CursorCodec::new(&SecretSlice::from(
+            b"another secret of 32 bytes or more".to_vec(),
+        ));
         assert!(other.decode(&cursor).is_err());
     }
 }

@@ -36,11 +36,18 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn bad_configuration_stops_start_up_with_one_clear_line() {
     let data = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 4] = [
+    let cases = [
         ("JWT_SECRET", "too-short", "JWT_SECRET"),
         ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL"),
         ("JWT_SECRET_FILE", "/nonexistent/secret", "JWT_SECRET_FILE"),
         ("BCRYPT_COST", "99", "bcrypt-cost"),
+        ("LOG_FORMAT", "xml", "log-format"),
+        ("TOKEN_TTL", "soon", "token-ttl"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "app.example.com/path",
+            "CORS_ALLOWED_ORIGINS",
+        ),
     ];
     for (var, value, named) in cases {
         let output = run(customer_api()
@@ -102,35 +109,65 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Starts `customer-api serve` on a free port; returns it with its base URL once ready.
+    async fn start(command: &mut Command) -> (Self, String) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Server(
+            command
+                .env("BIND", format!("127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let client = awc::Client::default();
+        for _ in 0..400 {
+            if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
+                assert!(response.status().is_success(), "the database answers");
+                return (server, base);
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit on its own, for at most `limit`.
+    async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < limit, "the server did not stop");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[actix_web::test]
 async fn a_fresh_start_serves_with_a_generated_secret_and_sqlite() {
     let data = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _server = Server(
+    let (_server, base) = Server::start(
         customer_api()
             .env("DATA_DIR", data.path())
-            .env("BIND", format!("127.0.0.1:{port}"))
             .env("BCRYPT_COST", "4")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+            .stderr(Stdio::null()),
+    )
+    .await;
     let client = awc::Client::default();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-            ready = response.status().is_success();
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the server came up and its database answers");
     assert!(data.path().join("customers.sqlite3").exists());
     let secret = data.path().join("jwt-secret");
     assert!(std::fs::read(&secret).unwrap().len() >= 32);
@@ -157,5 +194,143 @@ async fn a_fresh_start_serves_with_a_generated_secret_and_sqlite() {
         body,
         json!({ "data": { "me": null } }),
         "the server accepts the minted token"
+    );
+}
+
+async fn post(base: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+        .post(format!("{base}/graphql"));
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    let mut response = request
+        .send_json(&json!({ "query": query, "variables": variables }))
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+const SIGN_UP: &str =
+    "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customerId } }";
+const LOG_IN: &str = "mutation($email: String!, $password: String!) { authenticateCustomer(email: $email, password: $password) { token } }";
+
+#[actix_web::test]
+async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (mut server, base) = Server::start(
+        customer_api()
+            .env("DATA_DIR", data.path().join("data"))
+            .env("BCRYPT_COST", "4")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stderr(log),
+    )
+    .await;
+    let password = "Sup3r-Secret-Passw0rd";
+    let input = json!({ "name": "Private Person", "email": "private.person@example.io", "password": password });
+    let body = post(&base, None, SIGN_UP, json!({ "input": input })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = post(
+        &base,
+        None,
+        LOG_IN,
+        json!({ "email": "private.person@example.io", "password": password }),
+    )
+    .await;
+    let token = body["data"]["authenticateCustomer"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(&base, Some(&token), "{ me { name } }", json!({})).await;
+    post(
+        &base,
+        None,
+        LOG_IN,
+        json!({ "email": "private.person@example.io", "password": "wrong password" }),
+    )
+    .await;
+    server.terminate();
+    assert!(server.exit_status(Duration::from_secs(10)).await.success());
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let requests: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "graphql request")
+        .collect();
+    assert_eq!(requests.len(), 4, "one line per GraphQL request:\n{text}");
+    for line in &requests {
+        assert!(line["span"]["request_id"].is_string(), "{line}");
+        assert!(line["fields"]["duration_ms"].is_number(), "{line}");
+    }
+    assert_eq!(requests[1]["fields"]["operation"], "authenticateCustomer");
+    assert_eq!(requests[3]["fields"]["outcome"], "UNAUTHENTICATED");
+    for secret in [password, token.as_str(), "private.person", "$2b$", "$2y$"] {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} reached the log:\n{text}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    let data = tempfile::tempdir().unwrap();
+    // A high bcrypt cost makes a sign-up slow enough to be in flight when the signal comes.
+    let (mut server, base) = Server::start(
+        customer_api()
+            .env("DATA_DIR", data.path())
+            .env("BCRYPT_COST", "14")
+            .stderr(Stdio::null()),
+    )
+    .await;
+    let input =
+        json!({ "name": "Late", "email": "late@example.io", "password": PASSWORD_FOR_SIGNALS });
+    let signup = post(&base, None, SIGN_UP, json!({ "input": input }));
+    let signal = async {
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        server.terminate();
+    };
+    let (body, ()) = tokio::join!(signup, signal);
+    assert!(
+        body["data"]["createCustomer"]["customerId"].is_string(),
+        "{body}"
+    );
+    let status = server.exit_status(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0));
+    let refused = awc::Client::default()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "stopped serving");
+}
+
+const PASSWORD_FOR_SIGNALS: &str = "a password to hash slowly";
+
+#[test]
+fn an_unreachable_database_is_retried_then_reported() {
+    let output = run(customer_api()
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .env("DB_CONNECT_TIMEOUT", "2s")
+        .env("DB_POOL_TIMEOUT", "300ms")
+        .arg("serve"));
+    assert!(!output.status.success());
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains("cannot reach PostgreSQL (DATABASE_URL) yet"),
+        "retried: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains("cannot connect to PostgreSQL (DATABASE_URL) within 2s"),
+        "{last}"
     );
 }

@@ -280,12 +280,17 @@ impl TestApp {
 
     /// Rows in a table, counted in the database itself.
     pub fn count_rows(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT count(*) AS n FROM {table}"))
+    }
+
+    /// The `n` column of a one-row query on the app's database.
+    pub fn scalar(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let query = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"));
+        let query = diesel::sql_query(sql);
         let rows: Vec<Count> = match &self.pg {
             Some(db) => query.load(&mut PgConnection::establish(&db.url).unwrap()),
             None => query.load(&mut SqliteConnection::establish(&self.sqlite_path()).unwrap()),
@@ -363,4 +368,39 @@ pub fn assert_every_error_has_a_code(body: &Value) {
             assert!(!message.contains(leak), "internal detail in {error}");
         }
     }
+}
+
+/// The host:port of TEST_DATABASE_URL.
+pub fn postgres_address() -> String {
+    let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let authority = url
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .split(['/', '?'])
+        .next()
+        .unwrap();
+    let host_port = authority.rsplit('@').next().unwrap();
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+/// Points a PostgreSQL backend at another host:port, and/or adds URL parameters.
+pub fn rewrite_postgres_url(backend: &mut Store, host_port: Option<&str>, params: Option<&str>) {
+    use secrecy::ExposeSecret;
+    let Store::Postgres { url } = backend else {
+        panic!("not PostgreSQL");
+    };
+    let mut text = url.expose_secret().to_owned();
+    if let Some(host_port) = host_port {
+        text = text.replacen(&postgres_address(), host_port, 1);
+    }
+    if let Some(params) = params {
+        text.push(if text.contains('?') { '&' } else { '?' });
+        text.push_str(params);
+    }
+    *url = SecretString::from(text);
 }

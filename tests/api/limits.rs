@@ -22,7 +22,11 @@ async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let body = response.json::<Value>().limit(1 << 20).await.unwrap_or(Value::Null);
+    let body = response
+        .json::<Value>()
+        .limit(1 << 20)
+        .await
+        .unwrap_or(Value::Null);
     assert_every_error_has_a_code(&body);
     (status, body)
 }
@@ -52,27 +56,40 @@ async fn deep_queries_are_refused_before_execution(backend: Backend) {
     assert_eq!(body["data"], json!(null));
     // Fragments count too.
     let spread = "{ customers { ...page } } fragment page on CustomerConnection { edges { node { address { city } } } }";
-    let body = app.graphql(Some(&app.admin_token()), spread, json!({})).await;
+    let body = app
+        .graphql(Some(&app.admin_token()), spread, json!({}))
+        .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
 }
 
 async fn aliased_logins_are_refused_by_complexity_before_any_bcrypt(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("Target", "target@example.io", Some(PASSWORD)).await;
+    app.create_customer("Target", "target@example.io", Some(PASSWORD))
+        .await;
     let aliases: String = (0..50)
         .map(|n| format!("a{n}: authenticateCustomer(email: \"target@example.io\", password: \"guess{n:04}\") {{ token }} "))
         .collect();
-    let body = app.graphql(None, &format!("mutation {{ {aliases} }}"), json!({})).await;
+    let body = app
+        .graphql(None, &format!("mutation {{ {aliases} }}"), json!({}))
+        .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert_eq!(app.count_rows("login_failures"), 0, "no login ran");
     let metrics = get_text(&app, "/metrics").await;
-    assert!(metrics.contains("customer_api_failed_logins_total 0"), "{metrics}");
+    assert!(
+        metrics.contains("customer_api_failed_logins_total 0"),
+        "{metrics}"
+    );
     // One login is well within the limit.
     app.login("target@example.io", PASSWORD).await;
 }
 
 async fn get_text(app: &TestApp, path: &str) -> String {
-    let mut response = app.client().get(format!("{}{path}", app.address)).send().await.unwrap();
+    let mut response = app
+        .client()
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
     String::from_utf8(response.body().await.unwrap().to_vec()).unwrap()
 }
 
@@ -98,17 +115,34 @@ async fn batches_are_off_by_default_and_bounded_when_on(backend: Backend) {
 
 async fn introspection_and_graphiql_can_be_switched_off(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.graphql.introspection = false).await;
-    let body = app.graphql(None, "{ __schema { types { name } } }", json!({})).await;
-    assert_eq!(body["data"]["__schema"], json!(null), "the schema is not revealed: {body}");
+    let body = app
+        .graphql(None, "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["__schema"],
+        json!(null),
+        "the schema is not revealed: {body}"
+    );
     let body = app.graphql(None, "{ me { nam } }", json!({})).await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
-    assert!(!message(&body).contains("Did you mean"), "no suggestions: {body}");
-    let response = app.client().get(format!("{}/", app.address)).send().await.unwrap();
+    assert!(
+        !message(&body).contains("Did you mean"),
+        "no suggestions: {body}"
+    );
+    let response = app
+        .client()
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 
     let app = TestApp::spawn(backend).await;
     let body = app.graphql(None, "{ me { nam } }", json!({})).await;
-    assert!(message(&body).contains("Did you mean"), "suggestions by default: {body}");
+    assert!(
+        message(&body).contains("Did you mean"),
+        "suggestions by default: {body}"
+    );
 }
 
 async fn graphiql_introspection_fits_the_default_limits(backend: Backend) {

@@ -67,7 +67,10 @@ impl Store for CountingStore {
     ) -> Result<(), AppError> {
         self.inner.delete_customer(id, check)
     }
-    fn recent_login_failures(&self, window: &FailureWindow<'_>) -> Result<RecentFailures, AppError> {
+    fn recent_login_failures(
+        &self,
+        window: &FailureWindow<'_>,
+    ) -> Result<RecentFailures, AppError> {
         self.inner.recent_login_failures(window)
     }
     fn record_login_failure(
@@ -114,7 +117,11 @@ async fn total_count_is_computed_only_when_selected() {
     };
     run("{ customers { nodes { customerId name } } }").await;
     run("{ customers { edges { cursor } pageInfo { hasNextPage } } }").await;
-    assert_eq!(store.counts.load(Ordering::SeqCst), 0, "no count unless asked");
+    assert_eq!(
+        store.counts.load(Ordering::SeqCst),
+        0,
+        "no count unless asked"
+    );
     run("{ customers { totalCount } }").await;
     run("{ customers { ...counted } } fragment counted on CustomerConnection { totalCount }").await;
     assert_eq!(store.counts.load(Ordering::SeqCst), 2);

@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    contains_pattern, lower, pool::Pool, run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
-    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
+    contains_pattern, lower, pool::Pool, run_migrations, CustomerFilter, CustomerRecord,
+    FailureWindow, PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
 };
 use crate::{
     auth::PasswordHash,
@@ -90,7 +90,12 @@ impl TryFrom<&CustomerRecord> for CustomerRow {
 
 impl PgStore {
     pub fn open(url: &SecretString, settings: &PoolSettings) -> anyhow::Result<Self> {
-        let pool = Pool::open(url.expose_secret(), settings, || None, "PostgreSQL (DATABASE_URL)")?;
+        let pool = Pool::open(
+            url.expose_secret(),
+            settings,
+            || None,
+            "PostgreSQL (DATABASE_URL)",
+        )?;
         run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
@@ -158,9 +163,7 @@ impl Store for PgStore {
     }
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            Self::find_row(conn, id, false)
-        })
+        self.pool.run(|conn| Self::find_row(conn, id, false))
     }
 
     fn list_customers(
@@ -176,9 +179,11 @@ impl Store for PgStore {
                 // (created_at, id) < (after.created_at, after.id), written so that the first
                 // condition bounds the index scan.
                 query = query.filter(
-                    created_at
-                        .le(after.created_at)
-                        .and(created_at.lt(after.created_at).or(id.lt(after.id.as_uuid()))),
+                    created_at.le(after.created_at).and(
+                        created_at
+                            .lt(after.created_at)
+                            .or(id.lt(after.id.as_uuid())),
+                    ),
                 );
             }
             query
@@ -193,11 +198,8 @@ impl Store for PgStore {
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        self.pool.run(|conn| {
-            Ok(Self::filtered(filter)
-                .count()
-                .get_result(conn)?)
-        })
+        self.pool
+            .run(|conn| Ok(Self::filtered(filter).count().get_result(conn)?))
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {

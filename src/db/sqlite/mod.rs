@@ -12,8 +12,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use super::{
     contains_pattern, lower,
     pool::{Pool, Tracked},
-    run_migrations, CustomerFilter, CustomerRecord, FailureWindow,
-    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
+    run_migrations, CustomerFilter, CustomerRecord, FailureWindow, PoolSettings, PoolState,
+    Position, RecentFailures, Store, UpdateDecision,
 };
 use crate::{auth::PasswordHash, domain::CustomerId, error::AppError};
 
@@ -94,17 +94,15 @@ impl TryFrom<&CustomerRecord> for CustomerRow {
 struct Pragmas;
 
 impl CustomizeConnection<Tracked<SqliteConnection>, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(
-        &self,
-        conn: &mut Tracked<SqliteConnection>,
-    ) -> Result<(), diesel::r2d2::Error> {
-        conn.connection().batch_execute(
-            // busy_timeout first: switching to WAL takes a lock that other new connections
-            // of the pool may hold at the same moment.
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+    fn on_acquire(&self, conn: &mut Tracked<SqliteConnection>) -> Result<(), diesel::r2d2::Error> {
+        conn.connection()
+            .batch_execute(
+                // busy_timeout first: switching to WAL takes a lock that other new connections
+                // of the pool may hold at the same moment.
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+            )
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -185,9 +183,7 @@ impl Store for SqliteStore {
     }
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            Self::find_row(conn, id)
-        })
+        self.pool.run(|conn| Self::find_row(conn, id))
     }
 
     fn list_customers(
@@ -203,9 +199,11 @@ impl Store for SqliteStore {
                 // (created_at, id) < (after.created_at, after.id), written so that the first
                 // condition bounds the index scan.
                 query = query.filter(
-                    created_at
-                        .le(after.created_at)
-                        .and(created_at.lt(after.created_at).or(id.lt(after.id.to_string()))),
+                    created_at.le(after.created_at).and(
+                        created_at
+                            .lt(after.created_at)
+                            .or(id.lt(after.id.to_string())),
+                    ),
                 );
             }
             query
@@ -220,11 +218,8 @@ impl Store for SqliteStore {
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        self.pool.run(|conn| {
-            Ok(Self::filtered(filter)
-                .count()
-                .get_result(conn)?)
-        })
+        self.pool
+            .run(|conn| Ok(Self::filtered(filter).count().get_result(conn)?))
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
