@@ -49,7 +49,7 @@ FROM (
                 'Borg','Stroustrup','Jones','Smith','Garcia','Nguyen','Okafor','Schmidt'])[1 + (i / 20) % 25] AS last,
          (ARRAY['Springfield','Portland','Austin','Denver','Boston','Seattle'])[1 + i % 6] AS city,
          timestamptz '2026-01-01' + i * interval '7 seconds' + (i % 1000) * interval '1 microsecond' AS at
-  FROM generate_series(1, %(rows)d) AS i
+  FROM generate_series(1, ROWS) AS i
 ) AS seed;
 -- A handful of customers with a substring no one else has.
 UPDATE customers SET name = name || ' {RARE.capitalize()}'
@@ -132,7 +132,7 @@ def main():
         psql(args.admin_url, f"CREATE DATABASE {DATABASE}")
         subprocess.run([BINARY, "migrate"], env=env, check=True, capture_output=True)
         started = time.perf_counter()
-        psql(url, SEED % {"rows": args.rows})
+        psql(url, SEED.replace("ROWS", str(args.rows)))
         print(f"seeded {args.rows:,} customers in {time.perf_counter() - started:.0f} s")
 
     port = free_port()
