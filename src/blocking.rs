@@ -1,5 +1,6 @@
-//! The one way to run blocking work (Diesel queries, bcrypt): on Tokio's blocking pool, inside
-//! the caller's tracing span, so the async executor threads never stall.
+//! The one way to run blocking database work: on Tokio's blocking pool, inside the caller's
+//! tracing span, so the async executor threads never stall. (bcrypt has threads of its own,
+//! see `auth::password`.)
 
 use tracing::Instrument;
 

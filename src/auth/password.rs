@@ -1,11 +1,41 @@
-//! bcrypt hashing and verification, off the async executor and bounded: at most one bcrypt
-//! job per core runs at a time, so logins can never take every blocking thread from queries.
+//! bcrypt hashing and verification, off the async executor, on threads of their own: at most
+//! one per core, at the lowest scheduling priority. Logins then use the CPU that other requests
+//! leave, and can never take the blocking threads that database queries run on.
 
-use std::sync::Arc;
+use std::sync::LazyLock;
 
-use tokio::sync::Semaphore;
+use tokio::runtime::{Builder, Runtime};
+use tracing::Instrument;
 
-use crate::{blocking, domain::Password, error::AppError};
+use crate::{domain::Password, error::AppError};
+
+/// The process's bcrypt threads. A static: it lives as long as the process, whichever
+/// runtime the requests come from.
+static BCRYPT_THREADS: LazyLock<Runtime> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(cores)
+        .thread_name("bcrypt")
+        .on_thread_start(|| {
+            // Best effort: without the right to lower priority, bcrypt still runs, bounded.
+            let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+        })
+        .build()
+        .expect("the bcrypt threads start")
+});
+
+/// Runs bcrypt work on the bcrypt threads, inside the caller's tracing span.
+async fn on_bcrypt_threads<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let span = tracing::Span::current();
+    BCRYPT_THREADS
+        .spawn_blocking(move || span.in_scope(work))
+        .in_current_span()
+        .await
+        .map_err(AppError::internal)?
+}
 
 /// A stored bcrypt hash. Its Debug output is redacted so that it cannot reach a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,7 +61,6 @@ impl std::fmt::Debug for PasswordHash {
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
     /// Verified against when the email is unknown or has no password, so that the answer
     /// takes as long as a real check and does not reveal which emails exist.
     dummy: PasswordHash,
@@ -39,19 +68,16 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let dummy = bcrypt::hash("not the password of anyone", cost)?;
         Ok(Self {
             cost,
-            permits: Arc::new(Semaphore::new(cores)),
             dummy: PasswordHash(dummy),
         })
     }
 
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, AppError> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let (password, cost) = (password.clone(), self.cost);
-        blocking::run(move || {
+        on_bcrypt_threads(move || {
             bcrypt::hash(password.expose(), cost)
                 .map(PasswordHash)
                 .map_err(AppError::internal)
@@ -66,13 +92,12 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<PasswordHash>,
     ) -> Result<bool, AppError> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let password = password.clone();
         let (hash, real) = match stored {
             Some(hash) => (hash, true),
             None => (self.dummy.clone(), false),
         };
-        blocking::run(move || {
+        on_bcrypt_threads(move || {
             let matches = bcrypt::verify(password.expose(), hash.as_str()).unwrap_or(false);
             Ok(real && matches)
         })
