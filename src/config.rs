@@ -118,7 +118,10 @@ impl Storage {
         Ok(Self {
             backend,
             pool: PoolSettings {
-                max_size: args.db_pool_size,
+                max_size: args.db_pool_size.unwrap_or_else(|| {
+                    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+                    u32::try_from(2 * cores).unwrap_or(u32::MAX)
+                }),
                 timeout: args.db_pool_timeout,
                 connect_timeout: args.db_connect_timeout,
             },

@@ -9,14 +9,14 @@ use actix_web::{
 };
 use async_graphql::{
     http::GraphiQLSource,
-    parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection},
+    parser::types::{DocumentOperations, ExecutableDocument, OperationType},
 };
 use async_graphql_actix_web::GraphQLRequest;
 
 use crate::{
     auth::{Caller, TokenKeys},
     config::GraphqlSettings,
-    graphql::{AppSchema, ClientAddr},
+    graphql::{self, AppSchema, ClientAddr, DocumentCache},
     metrics::Metrics,
     request_log::GraphqlOutcome,
     service::CustomerService,
@@ -29,6 +29,7 @@ pub struct AppState {
     pub service: Arc<CustomerService>,
     pub metrics: Arc<Metrics>,
     pub limits: GraphqlSettings,
+    pub documents: DocumentCache,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,19 +94,17 @@ async fn execute_batch(
         );
     }
     let (caller, client) = request_context(state, http);
-    let batch = async_graphql::BatchRequest::Batch(requests)
-        .data(caller)
-        .data(client);
-    let response = state.schema.execute_batch(batch).await;
-    let outcome = match &response {
-        async_graphql::BatchResponse::Batch(responses) => responses
-            .iter()
-            .find_map(|r| first_error_code(&r.errors))
-            .unwrap_or_else(|| "ok".to_owned()),
-        async_graphql::BatchResponse::Single(r) => {
-            first_error_code(&r.errors).unwrap_or_else(|| "ok".to_owned())
-        }
-    };
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let request = request.data(caller.clone()).data(client);
+        let executed = run(state, request).await;
+        responses.push(executed.response);
+    }
+    let outcome = responses
+        .iter()
+        .find_map(|r| first_error_code(&r.errors))
+        .unwrap_or_else(|| "ok".to_owned());
+    let response = async_graphql::BatchResponse::Batch(responses);
     let mut response = HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, response_type(http)))
         .json(&response);
@@ -126,6 +125,7 @@ async fn graphql_get(
         Ok(request) => request.into_inner(),
         Err(error) => return unparsable_request(&http, &error),
     };
+    state.documents.prepare(&mut request);
     let operation = request.operation_name.clone();
     if let Ok(document) = request.parsed_query() {
         if is_mutation(document, operation.as_deref()) {
@@ -160,31 +160,6 @@ fn request_context(state: &AppState, http: &HttpRequest) -> (Caller, ClientAddr)
     (caller, ClientAddr(http.peer_addr().map(|addr| addr.ip())))
 }
 
-/// The root field the operation selects first, for logs and metrics.
-fn root_field(request: &mut async_graphql::Request) -> String {
-    let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return "unparsed".to_owned();
-    };
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    let field = operation.and_then(|op| {
-        op.node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .find_map(|item| match &item.node {
-                Selection::Field(field) => Some(field.node.name.node.to_string()),
-                _ => None,
-            })
-    });
-    field.unwrap_or_else(|| "unknown".to_owned())
-}
-
 fn first_error_code(errors: &[async_graphql::ServerError]) -> Option<String> {
     errors.iter().find_map(
         |error| match error.extensions.as_ref().and_then(|x| x.get("code")) {
@@ -197,14 +172,13 @@ fn first_error_code(errors: &[async_graphql::ServerError]) -> Option<String> {
 async fn execute(
     state: &AppState,
     http: &HttpRequest,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
 ) -> HttpResponse {
-    let operation = root_field(&mut request);
     let (caller, client) = request_context(state, http);
-    let response = state
-        .schema
-        .execute(request.data(caller).data(client))
-        .await;
+    let graphql::Executed {
+        response,
+        root_field: operation,
+    } = run(state, request.data(caller).data(client)).await;
     let outcome = first_error_code(&response.errors).unwrap_or_else(|| "ok".to_owned());
 
     // Parse and validation failures are request errors: 400 for clients that speak the
@@ -216,7 +190,7 @@ async fn execute(
                 .and_then(|x| x.get("code"))
                 .is_some_and(|code| {
                     matches!(code, async_graphql::Value::String(c)
-                    if c == "GRAPHQL_PARSE_FAILED" || c == "GRAPHQL_VALIDATION_FAILED")
+                    if c == graphql::PARSE_FAILED || c == graphql::VALIDATION_FAILED)
                 })
         });
     let mut builder = if request_error && accepts_graphql_response(http) {
@@ -231,6 +205,16 @@ async fn execute(
         .extensions_mut()
         .insert(GraphqlOutcome { operation, outcome });
     response
+}
+
+async fn run(state: &AppState, request: async_graphql::Request) -> graphql::Executed {
+    graphql::execute(
+        &state.schema,
+        &state.documents,
+        state.limits.max_depth,
+        request,
+    )
+    .await
 }
 
 /// A body that is not a GraphQL request at all (bad JSON, wrong shape, too large).

@@ -19,7 +19,8 @@ static BCRYPT_THREADS: LazyLock<Runtime> = LazyLock::new(|| {
         .thread_name("bcrypt")
         .on_thread_start(|| {
             // Best effort: without the right to lower priority, bcrypt still runs, bounded.
-            let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+            let _ =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
         })
         .build()
         .expect("the bcrypt threads start")

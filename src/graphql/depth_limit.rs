@@ -2,58 +2,21 @@
 //! query (the one GraphiQL sends) nests types about a dozen levels deep; this one measures
 //! only the fields of the API, so GraphiQL keeps working under a tight limit.
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use async_graphql::{
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
     parser::types::{ExecutableDocument, Selection, SelectionSet},
-    Positioned, ServerError, ServerResult, Variables,
+    Positioned,
 };
 
-pub struct DepthLimit {
-    pub max_depth: usize,
-}
-
-impl ExtensionFactory for DepthLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DepthLimit {
-            max_depth: self.max_depth,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for DepthLimit {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let depth = document
-            .operations
-            .iter()
-            .map(|(_, op)| depth(&document, &op.node.selection_set, &mut HashSet::new()))
-            .max()
-            .unwrap_or(0);
-        if depth > self.max_depth {
-            let mut error = ServerError::new(
-                format!(
-                    "the query is nested {depth} levels deep; at most {} are allowed",
-                    self.max_depth
-                ),
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "GRAPHQL_VALIDATION_FAILED");
-            return Err(error);
-        }
-        Ok(document)
-    }
+/// The deepest nesting of API fields in any operation of `document`.
+pub fn query_depth(document: &ExecutableDocument) -> usize {
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| depth(document, &op.node.selection_set, &mut HashSet::new()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The deepest nesting of API fields under `set`; introspection fields (`__…`) count zero.

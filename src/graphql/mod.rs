@@ -1,5 +1,5 @@
 //! The GraphQL schema: queries and mutations over [`crate::service`], their input and output
-//! types, and the extension that gives every error a code.
+//! types, and how one request is run (parse cache, depth limit, error codes).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,13 +9,16 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use crate::{auth::Caller, config::GraphqlSettings, service::CustomerService};
 
 mod depth_limit;
-mod error_codes;
+mod document_cache;
+mod execution;
 mod inputs;
 mod mutation;
 mod outputs;
 mod query;
 mod scalars;
 
+pub use document_cache::DocumentCache;
+pub use execution::{execute, Executed, PARSE_FAILED, VALIDATION_FAILED};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
@@ -29,9 +32,6 @@ pub struct ClientAddr(pub Option<IpAddr>);
 pub fn build_schema(service: Arc<CustomerService>, limits: &GraphqlSettings) -> AppSchema {
     let mut builder = schema_builder()
         .data(service)
-        .extension(depth_limit::DepthLimit {
-            max_depth: limits.max_depth,
-        })
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
@@ -45,7 +45,7 @@ pub fn sdl() -> String {
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).extension(error_codes::ErrorCodes)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
 }
 
 fn service<'a>(ctx: &Context<'a>) -> &'a CustomerService {
