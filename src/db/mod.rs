@@ -15,6 +15,7 @@ use crate::{
 
 mod pg;
 mod pool;
+mod queries;
 mod sqlite;
 
 pub use pool::{PoolSettings, PoolState};

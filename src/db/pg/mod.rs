@@ -1,8 +1,15 @@
 //! The PostgreSQL store: native uuid, timestamptz, jsonb and inet columns; row locks
 //! (`SELECT … FOR UPDATE`) serialise concurrent updates of one customer.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
-use diesel::{pg::PgConnection, prelude::*};
+use diesel::{
+    expression::BoxableExpression,
+    pg::{Pg, PgConnection},
+    prelude::*,
+    sql_types::Bool,
+};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
@@ -99,203 +106,48 @@ impl PgStore {
         run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
-
-    /// The customers matching `filter`, as a query to refine.
-    fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'_, diesel::pg::Pg> {
-        use self::customers::dsl::*;
-        let mut query = customers.into_boxed();
-        if let Some(term) = &filter.search {
-            let pattern = contains_pattern(term);
-            query = query.filter(
-                name.ilike(pattern.clone())
-                    .escape('\\')
-                    .or(email.ilike(pattern).escape('\\')),
-            );
-        }
-        if let Some(wanted) = &filter.email {
-            query = query.filter(lower(email).eq(lower(wanted)));
-        }
-        if let Some(after) = filter.created_after {
-            query = query.filter(created_at.gt(after));
-        }
-        if let Some(before) = filter.created_before {
-            query = query.filter(created_at.lt(before));
-        }
-        query
-    }
-
-    fn find_row(
-        conn: &mut PgConnection,
-        id: CustomerId,
-        lock: bool,
-    ) -> Result<Option<CustomerRecord>, AppError> {
-        let query = customers::table
-            .find(id.as_uuid())
-            .select(CustomerRow::as_select());
-        let row = if lock {
-            query.for_update().first(conn).optional()?
-        } else {
-            query.first(conn).optional()?
-        };
-        row.map(CustomerRecord::try_from).transpose()
-    }
 }
 
-impl Store for PgStore {
-    fn pool_state(&self) -> PoolState {
-        self.pool.state()
-    }
+super::queries::store_queries!(PgStore, Pg);
 
-    fn ping(&self) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
-            Ok(())
-        })
-    }
+fn row_id(id: CustomerId) -> Uuid {
+    id.as_uuid()
+}
 
-    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            diesel::insert_into(customers::table)
-                .values(CustomerRow::try_from(customer)?)
-                .execute(conn)?;
-            Ok(())
-        })
-    }
+fn client_value(ip: IpAddr) -> IpNet {
+    IpNet::from(ip)
+}
 
-    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| Self::find_row(conn, id, false))
-    }
+/// ILIKE, which the trigram indexes on name and email serve.
+fn search(pattern: String) -> Box<dyn BoxableExpression<customers::table, Pg, SqlType = Bool>> {
+    use self::customers::dsl::*;
+    Box::new(
+        name.ilike(pattern.clone())
+            .escape('\\')
+            .or(email.ilike(pattern).escape('\\')),
+    )
+}
 
-    fn list_customers(
-        &self,
-        filter: &CustomerFilter,
-        after: Option<&Position>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            use self::customers::dsl::*;
-            let mut query = Self::filtered(filter);
-            if let Some(after) = after {
-                // (created_at, id) < (after.created_at, after.id), written so that the first
-                // condition bounds the index scan.
-                query = query.filter(
-                    created_at.le(after.created_at).and(
-                        created_at
-                            .lt(after.created_at)
-                            .or(id.lt(after.id.as_uuid())),
-                    ),
-                );
-            }
-            query
-                .order((created_at.desc(), id.desc()))
-                .limit(i64::try_from(limit).map_err(AppError::internal)?)
-                .select(CustomerRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(CustomerRecord::try_from)
-                .collect()
-        })
-    }
+/// `lock`: `SELECT … FOR UPDATE`, so concurrent writers of one customer take turns.
+fn find_row(
+    conn: &mut PgConnection,
+    id: CustomerId,
+    lock: bool,
+) -> Result<Option<CustomerRecord>, AppError> {
+    let query = customers::table
+        .find(id.as_uuid())
+        .select(CustomerRow::as_select());
+    let row = if lock {
+        query.for_update().first(conn).optional()?
+    } else {
+        query.first(conn).optional()?
+    };
+    row.map(CustomerRecord::try_from).transpose()
+}
 
-    fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        self.pool
-            .run(|conn| Ok(Self::filtered(filter).count().get_result(conn)?))
-    }
-
-    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            customers::table
-                .filter(lower(customers::email).eq(lower(email)))
-                .select(CustomerRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(CustomerRecord::try_from)
-                .transpose()
-        })
-    }
-
-    fn update_customer(
-        &self,
-        id: CustomerId,
-        decide: UpdateDecision<'_>,
-    ) -> Result<CustomerRecord, AppError> {
-        self.pool.run(|conn| {
-            conn.transaction(|conn| {
-                let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
-                let Some(next) = decide(&current)? else {
-                    return Ok(current);
-                };
-                diesel::update(customers::table.find(id.as_uuid()))
-                    .set(CustomerRow::try_from(&next)?)
-                    .execute(conn)?;
-                Ok(next)
-            })
-        })
-    }
-
-    fn delete_customer(
-        &self,
-        id: CustomerId,
-        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
-    ) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            conn.transaction(|conn| {
-                let current = Self::find_row(conn, id, true)?.ok_or(AppError::NotFound)?;
-                check(&current)?;
-                diesel::delete(customers::table.find(id.as_uuid())).execute(conn)?;
-                Ok(())
-            })
-        })
-    }
-
-    fn recent_login_failures(
-        &self,
-        window: &FailureWindow<'_>,
-    ) -> Result<RecentFailures, AppError> {
-        self.pool.run(|conn| {
-            use schema::login_failures::dsl::*;
-            let for_email = login_failures
-                .filter(email_key.eq(window.email_key))
-                .filter(failed_at.gt(window.since))
-                .order(failed_at.desc())
-                .limit(window.email_limit)
-                .select(failed_at)
-                .load(conn)?;
-            let for_client = match window.client {
-                Some(client) => login_failures
-                    .filter(client_addr.eq(IpNet::from(client)))
-                    .filter(failed_at.gt(window.since))
-                    .order(failed_at.desc())
-                    .limit(window.client_limit)
-                    .select(failed_at)
-                    .load(conn)?,
-                None => Vec::new(),
-            };
-            Ok(RecentFailures {
-                for_email,
-                for_client,
-            })
-        })
-    }
-
-    fn record_login_failure(
-        &self,
-        key: &str,
-        client: Option<std::net::IpAddr>,
-        at: DateTime<Utc>,
-        forget_before: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            use schema::login_failures::dsl::*;
-            diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
-            diesel::insert_into(login_failures)
-                .values((
-                    email_key.eq(key),
-                    client_addr.eq(client.map(IpNet::from)),
-                    failed_at.eq(at),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-    }
+fn write_transaction<T>(
+    conn: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    conn.transaction(work)
 }

@@ -5,7 +5,12 @@ use std::{net::IpAddr, path::Path};
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    connection::SimpleConnection, prelude::*, r2d2::CustomizeConnection, sqlite::SqliteConnection,
+    connection::SimpleConnection,
+    expression::BoxableExpression,
+    prelude::*,
+    r2d2::CustomizeConnection,
+    sql_types::Bool,
+    sqlite::{Sqlite, SqliteConnection},
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -122,200 +127,49 @@ impl SqliteStore {
         run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
-
-    /// The customers matching `filter`, as a query to refine.
-    fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'_, diesel::sqlite::Sqlite> {
-        use self::customers::dsl::*;
-        let mut query = customers.into_boxed();
-        if let Some(term) = &filter.search {
-            let pattern = contains_pattern(term);
-            query = query.filter(
-                name.like(pattern.clone())
-                    .escape('\\')
-                    .or(email.like(pattern).escape('\\')),
-            );
-        }
-        if let Some(wanted) = &filter.email {
-            query = query.filter(lower(email).eq(lower(wanted)));
-        }
-        if let Some(after) = filter.created_after {
-            query = query.filter(created_at.gt(after));
-        }
-        if let Some(before) = filter.created_before {
-            query = query.filter(created_at.lt(before));
-        }
-        query
-    }
-
-    fn find_row(
-        conn: &mut SqliteConnection,
-        id: CustomerId,
-    ) -> Result<Option<CustomerRecord>, AppError> {
-        customers::table
-            .find(id.to_string())
-            .select(CustomerRow::as_select())
-            .first(conn)
-            .optional()?
-            .map(CustomerRecord::try_from)
-            .transpose()
-    }
 }
 
-impl Store for SqliteStore {
-    fn pool_state(&self) -> PoolState {
-        self.pool.state()
-    }
+super::queries::store_queries!(SqliteStore, Sqlite);
 
-    fn ping(&self) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
-            Ok(())
-        })
-    }
+fn row_id(id: CustomerId) -> String {
+    id.to_string()
+}
 
-    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            diesel::insert_into(customers::table)
-                .values(CustomerRow::try_from(customer)?)
-                .execute(conn)?;
-            Ok(())
-        })
-    }
+fn client_value(ip: IpAddr) -> String {
+    ip.to_string()
+}
 
-    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| Self::find_row(conn, id))
-    }
+/// SQLite's LIKE ignores ASCII case; there is no index for it, and a scan is fine here.
+fn search(pattern: String) -> Box<dyn BoxableExpression<customers::table, Sqlite, SqlType = Bool>> {
+    use self::customers::dsl::*;
+    Box::new(
+        name.like(pattern.clone())
+            .escape('\\')
+            .or(email.like(pattern).escape('\\')),
+    )
+}
 
-    fn list_customers(
-        &self,
-        filter: &CustomerFilter,
-        after: Option<&Position>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            use self::customers::dsl::*;
-            let mut query = Self::filtered(filter);
-            if let Some(after) = after {
-                // (created_at, id) < (after.created_at, after.id), written so that the first
-                // condition bounds the index scan.
-                query = query.filter(
-                    created_at.le(after.created_at).and(
-                        created_at
-                            .lt(after.created_at)
-                            .or(id.lt(after.id.to_string())),
-                    ),
-                );
-            }
-            query
-                .order((created_at.desc(), id.desc()))
-                .limit(i64::try_from(limit).map_err(AppError::internal)?)
-                .select(CustomerRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(CustomerRecord::try_from)
-                .collect()
-        })
-    }
+/// SQLite has no row locks: `write_transaction` takes the database's write lock instead, so
+/// `lock` needs nothing more here.
+fn find_row(
+    conn: &mut SqliteConnection,
+    id: CustomerId,
+    _lock: bool,
+) -> Result<Option<CustomerRecord>, AppError> {
+    customers::table
+        .find(id.to_string())
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(CustomerRecord::try_from)
+        .transpose()
+}
 
-    fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
-        self.pool
-            .run(|conn| Ok(Self::filtered(filter).count().get_result(conn)?))
-    }
-
-    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
-            customers::table
-                .filter(lower(customers::email).eq(lower(email)))
-                .select(CustomerRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(CustomerRecord::try_from)
-                .transpose()
-        })
-    }
-
-    fn update_customer(
-        &self,
-        id: CustomerId,
-        decide: UpdateDecision<'_>,
-    ) -> Result<CustomerRecord, AppError> {
-        self.pool.run(|conn| {
-            conn.immediate_transaction(|conn| {
-                let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
-                let Some(next) = decide(&current)? else {
-                    return Ok(current);
-                };
-                diesel::update(customers::table.find(id.to_string()))
-                    .set(CustomerRow::try_from(&next)?)
-                    .execute(conn)?;
-                Ok(next)
-            })
-        })
-    }
-
-    fn delete_customer(
-        &self,
-        id: CustomerId,
-        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
-    ) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            conn.immediate_transaction(|conn| {
-                let current = Self::find_row(conn, id)?.ok_or(AppError::NotFound)?;
-                check(&current)?;
-                diesel::delete(customers::table.find(id.to_string())).execute(conn)?;
-                Ok(())
-            })
-        })
-    }
-
-    fn recent_login_failures(
-        &self,
-        window: &FailureWindow<'_>,
-    ) -> Result<RecentFailures, AppError> {
-        self.pool.run(|conn| {
-            use schema::login_failures::dsl::*;
-            let for_email = login_failures
-                .filter(email_key.eq(window.email_key))
-                .filter(failed_at.gt(window.since))
-                .order(failed_at.desc())
-                .limit(window.email_limit)
-                .select(failed_at)
-                .load(conn)?;
-            let for_client = match window.client {
-                Some(client) => login_failures
-                    .filter(client_addr.eq(client.to_string()))
-                    .filter(failed_at.gt(window.since))
-                    .order(failed_at.desc())
-                    .limit(window.client_limit)
-                    .select(failed_at)
-                    .load(conn)?,
-                None => Vec::new(),
-            };
-            Ok(RecentFailures {
-                for_email,
-                for_client,
-            })
-        })
-    }
-
-    fn record_login_failure(
-        &self,
-        key: &str,
-        client: Option<IpAddr>,
-        at: DateTime<Utc>,
-        forget_before: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            use schema::login_failures::dsl::*;
-            diesel::delete(login_failures.filter(failed_at.lt(forget_before))).execute(conn)?;
-            diesel::insert_into(login_failures)
-                .values((
-                    email_key.eq(key),
-                    client_addr.eq(client.map(|ip| ip.to_string())),
-                    failed_at.eq(at),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-    }
+/// `BEGIN IMMEDIATE`: the write lock is taken up front, so a read-then-write transaction
+/// cannot lose a race to another writer.
+fn write_transaction<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    conn.immediate_transaction(work)
 }
