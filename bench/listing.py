@@ -16,11 +16,12 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from common import FIRST_NAME, LAST_NAME, free_port, psql, with_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "customer-api")
@@ -42,11 +43,8 @@ SELECT gen_random_uuid(),
        at, at
 FROM (
   SELECT i,
-         (ARRAY['Ada','Grace','Linus','Barbara','Alan','Edsger','Donald','Frances','Ken','Margaret',
-                'Dennis','Radia','John','Hedy','Tim','Sophie','Guido','Anita','Bjarne','Karen'])[1 + i % 20] AS first,
-         (ARRAY['Lovelace','Hopper','Torvalds','Liskov','Turing','Dijkstra','Knuth','Allen','Thompson',
-                'Hamilton','Ritchie','Perlman','McCarthy','Lamarr','Berners-Lee','Wilson','van Rossum',
-                'Borg','Stroustrup','Jones','Smith','Garcia','Nguyen','Okafor','Schmidt'])[1 + (i / 20) % 25] AS last,
+         {FIRST_NAME} AS first,
+         {LAST_NAME} AS last,
          (ARRAY['Springfield','Portland','Austin','Denver','Boston','Seattle'])[1 + i % 6] AS city,
          timestamptz '2026-01-01' + i * interval '7 seconds' + (i % 1000) * interval '1 microsecond' AS at
   FROM generate_series(1, ROWS) AS i
@@ -58,24 +56,7 @@ ANALYZE customers;
 """
 
 
-def psql(url, sql):
-    result = subprocess.run(
-        ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql],
-        check=True, capture_output=True, text=True)
-    return result.stdout.strip()
 
-
-def with_database(url, name):
-    base, _, query = url.partition("?")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:

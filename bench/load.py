@@ -22,12 +22,13 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from common import FIRST_NAME, LAST_NAME, free_port, psql, with_database
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,7 +39,7 @@ PASSWORD = "a password of a customer"
 LOGIN_CUSTOMERS = 1000
 TOKEN_CUSTOMERS = 1000
 
-SEED = """
+SEED = f"""
 INSERT INTO customers (id, name, email, phone, address, token_version, created_at, updated_at)
 SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
        first || ' ' || last,
@@ -49,11 +50,8 @@ SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
        0, at, at
 FROM (
   SELECT i,
-         (ARRAY['Ada','Grace','Linus','Barbara','Alan','Edsger','Donald','Frances','Ken','Margaret',
-                'Dennis','Radia','John','Hedy','Tim','Sophie','Guido','Anita','Bjarne','Karen'])[1 + i % 20] AS first,
-         (ARRAY['Lovelace','Hopper','Torvalds','Liskov','Turing','Dijkstra','Knuth','Allen','Thompson',
-                'Hamilton','Ritchie','Perlman','McCarthy','Lamarr','Berners-Lee','Wilson','van Rossum',
-                'Borg','Stroustrup','Jones','Smith','Garcia','Nguyen','Okafor','Schmidt'])[1 + (i / 20) % 25] AS last,
+         {FIRST_NAME} AS first,
+         {LAST_NAME} AS last,
          (ARRAY['Springfield','Portland','Austin','Denver','Boston','Seattle','Toronto','Berlin'])[1 + i % 8] AS city,
          (ARRAY['US','US','US','US','US','US','CA','DE'])[1 + i % 8] AS country,
          timestamptz '2026-01-01' + i * interval '61 seconds' AS at
@@ -63,15 +61,6 @@ ANALYZE customers;
 """
 
 
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
-def with_database(url, name):
-    base, _, query = url.partition("?")
-    scheme, _, rest = base.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
 def b64(data):
@@ -94,9 +83,7 @@ def customer_id(n):
 
 class Server:
     def __init__(self, env):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.process = subprocess.Popen([BINARY, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
