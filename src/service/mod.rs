@@ -2,7 +2,13 @@
 //! and of GraphQL. Inputs arrive parsed (see [`crate::domain`]); every database call goes
 //! through [`crate::blocking::run`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -37,6 +43,8 @@ pub struct CustomerService {
     cursors: CursorCodec,
     policy: Policy,
     metrics: Arc<Metrics>,
+    /// Database calls waiting for a blocking thread.
+    queued: Arc<AtomicUsize>,
 }
 
 impl CustomerService {
@@ -55,12 +63,16 @@ impl CustomerService {
             cursors,
             policy,
             metrics,
+            queued: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The database pool's state, for metrics.
+    /// The database pool's state, counting as waiting both the calls queued for a blocking
+    /// thread (there are only as many as connections) and those waiting in the pool itself.
     pub fn pool_state(&self) -> PoolState {
-        self.store.pool_state()
+        let mut state = self.store.pool_state();
+        state.waiting += self.queued.load(Ordering::Relaxed);
+        state
     }
 
     /// Whether the database answers, for readiness checks.
@@ -75,7 +87,15 @@ impl CustomerService {
         T: Send + 'static,
     {
         let store = Arc::clone(&self.store);
-        blocking::run(move || work(store.as_ref())).await
+        let queued = Arc::clone(&self.queued);
+        queued.fetch_add(1, Ordering::Relaxed);
+        // A spawned blocking call always runs, even if its request goes away, so the count
+        // always comes down.
+        blocking::run(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            work(store.as_ref())
+        })
+        .await
     }
 }
 
