@@ -7,16 +7,13 @@ use actix_web::{
     http::header::{self, ContentType},
     web, HttpRequest, HttpResponse,
 };
-use async_graphql::{
-    http::GraphiQLSource,
-    parser::types::{DocumentOperations, ExecutableDocument, OperationType},
-};
+use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::GraphQLRequest;
 
 use crate::{
     auth::{Caller, TokenKeys},
     config::GraphqlSettings,
-    graphql::{self, AppSchema, ClientAddr, DocumentCache},
+    graphql::{self, AppSchema, ClientAddr, DocumentCache, Transport},
     metrics::Metrics,
     request_log::GraphqlOutcome,
     service::CustomerService,
@@ -67,7 +64,9 @@ async fn graphql_post(
         Err(_) => return unparsable_request(&http, &actix_web::error::ErrorBadRequest("")),
     };
     match request {
-        async_graphql::BatchRequest::Single(request) => execute(&state, &http, request).await,
+        async_graphql::BatchRequest::Single(request) => {
+            execute(&state, &http, Transport::Post, request).await
+        }
         async_graphql::BatchRequest::Batch(requests) => {
             execute_batch(&state, &http, requests).await
         }
@@ -97,7 +96,7 @@ async fn execute_batch(
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
         let request = request.data(caller.clone()).data(client);
-        let executed = run(state, request).await;
+        let executed = run(state, Transport::Post, request).await;
         responses.push(executed.response);
     }
     let outcome = responses
@@ -121,33 +120,11 @@ async fn graphql_get(
     http: HttpRequest,
     request: Result<GraphQLRequest, actix_web::Error>,
 ) -> HttpResponse {
-    let mut request = match request {
+    let request = match request {
         Ok(request) => request.into_inner(),
         Err(error) => return unparsable_request(&http, &error),
     };
-    state.documents.prepare(&mut request);
-    let operation = request.operation_name.clone();
-    if let Ok(document) = request.parsed_query() {
-        if is_mutation(document, operation.as_deref()) {
-            return error_response(
-                &http,
-                HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST")),
-                "mutations must be sent with POST",
-                "BAD_USER_INPUT",
-            );
-        }
-    }
-    execute(&state, &http, request).await
-}
-
-fn is_mutation(document: &ExecutableDocument, operation: Option<&str>) -> bool {
-    match (&document.operations, operation) {
-        (DocumentOperations::Single(op), _) => op.node.ty == OperationType::Mutation,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .get(name)
-            .is_some_and(|op| op.node.ty == OperationType::Mutation),
-        (DocumentOperations::Multiple(_), None) => false,
-    }
+    execute(&state, &http, Transport::Get, request).await
 }
 
 /// The caller (from the bearer token) and client address of a request.
@@ -172,13 +149,15 @@ fn first_error_code(errors: &[async_graphql::ServerError]) -> Option<String> {
 async fn execute(
     state: &AppState,
     http: &HttpRequest,
+    transport: Transport,
     request: async_graphql::Request,
 ) -> HttpResponse {
     let (caller, client) = request_context(state, http);
     let graphql::Executed {
         response,
         root_field: operation,
-    } = run(state, request.data(caller).data(client)).await;
+        mutation_over_get,
+    } = run(state, transport, request.data(caller).data(client)).await;
     let outcome = first_error_code(&response.errors).unwrap_or_else(|| "ok".to_owned());
 
     // Parse and validation failures are request errors: 400 for clients that speak the
@@ -193,7 +172,11 @@ async fn execute(
                     if c == graphql::PARSE_FAILED || c == graphql::VALIDATION_FAILED)
                 })
         });
-    let mut builder = if request_error && accepts_graphql_response(http) {
+    let mut builder = if mutation_over_get {
+        let mut builder = HttpResponse::MethodNotAllowed();
+        builder.insert_header((header::ALLOW, "POST"));
+        builder
+    } else if request_error && accepts_graphql_response(http) {
         HttpResponse::BadRequest()
     } else {
         HttpResponse::Ok()
@@ -207,11 +190,16 @@ async fn execute(
     response
 }
 
-async fn run(state: &AppState, request: async_graphql::Request) -> graphql::Executed {
+async fn run(
+    state: &AppState,
+    transport: Transport,
+    request: async_graphql::Request,
+) -> graphql::Executed {
     graphql::execute(
         &state.schema,
         &state.documents,
         state.limits.max_depth,
+        transport,
         request,
     )
     .await

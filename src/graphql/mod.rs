@@ -18,7 +18,7 @@ mod query;
 mod scalars;
 
 pub use document_cache::DocumentCache;
-pub use execution::{execute, Executed, PARSE_FAILED, VALIDATION_FAILED};
+pub use execution::{execute, Executed, Transport, PARSE_FAILED, VALIDATION_FAILED};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
