@@ -272,7 +272,21 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
     }
     assert_eq!(requests[1]["fields"]["operation"], "authenticateCustomer");
     assert_eq!(requests[3]["fields"]["outcome"], "UNAUTHENTICATED");
-    for secret in [password, token.as_str(), "private.person", "$2b$", "$2y$"] {
+    // The signing secret the server generated on this first start stays out of the log too.
+    let signing_secret =
+        std::fs::read_to_string(data.path().join("data").join("jwt-secret")).unwrap();
+    assert!(
+        text.contains("generated a new token signing secret"),
+        "{text}"
+    );
+    for secret in [
+        password,
+        token.as_str(),
+        signing_secret.as_str(),
+        "private.person",
+        "$2b$",
+        "$2y$",
+    ] {
         assert!(
             !text.contains(secret),
             "{secret:?} reached the log:\n{text}"
