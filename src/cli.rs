@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -18,13 +19,13 @@ pub struct Cli {
     pub command: Option<Command>,
     /// Settings for `serve`, which runs when no subcommand is given.
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub serve: Box<ServeArgs>,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
     Migrate(StorageArgs),
     /// Print a signed token.
@@ -38,6 +39,11 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// Serve /metrics on this address and port only, instead of on BIND, so that it need not
+    /// be public.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "WORKERS")]
@@ -60,6 +66,12 @@ pub struct ServeArgs {
     /// bcrypt cost for new password hashes (4 to 31; each step doubles the work).
     #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+
+    /// Most password checks and hashes running or waiting at once; more are refused at once
+    /// with SERVICE_UNAVAILABLE [default: four per core]. Hashing (sign-ups, password
+    /// changes) may take at most half of them, so logins keep room.
+    #[arg(long, env = "MAX_PASSWORD_JOBS", value_parser = clap::value_parser!(u32).range(2..))]
+    pub max_password_jobs: Option<u32>,
 
     /// Whether callers without an admin token may create customers (self sign-up).
     #[arg(long, env = "ALLOW_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
@@ -85,6 +97,15 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How long a client may take to send a request body; a slower one gets HTTP 408 and is
+    /// disconnected.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// How long a GraphQL request may run; past it, the client gets SERVICE_UNAVAILABLE.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
     /// Deepest field nesting a query may have.
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 10)]
     pub max_query_depth: usize,
@@ -93,6 +114,11 @@ pub struct ServeArgs {
     /// changes 10, as they run bcrypt).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 250)]
     pub max_query_complexity: usize,
+
+    /// Most fields, fragment spreads, arguments and directives a document may hold once its
+    /// fragments are expanded.
+    #[arg(long, env = "MAX_QUERY_NODES", default_value_t = 1000)]
+    pub max_query_nodes: usize,
 
     /// Most operations in one batched request (a JSON array); 0 turns batching off.
     #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 0)]
@@ -107,9 +133,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
-    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT; then the
+    /// process exits, even with work still running.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Reverse proxies whose X-Forwarded-For or Forwarded header is believed
+    /// (comma-separated CIDRs, e.g. 10.0.0.0/8,fd00::/8); none by default.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Where the data lives.
@@ -183,6 +215,15 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+/// A CIDR, or a single address (as its /32 or /128).
+fn cidr(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{raw:?} is not a CIDR like 10.0.0.0/8 or an address"))
 }
 
 fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {

@@ -5,16 +5,20 @@ use std::{
     fs,
     io::Write,
     net::SocketAddr,
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::{bail, Context};
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::{
     cli::{SecretArgs, ServeArgs, StorageArgs},
     db::{Backend, PoolSettings},
+    graphql::Bounds,
+    private_files,
     service::{LoginThrottle, Policy},
 };
 
@@ -26,33 +30,42 @@ const SQLITE_FILE: &str = "customers.sqlite3";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where /metrics is served instead of `bind`.
+    pub metrics_bind: Option<SocketAddr>,
     pub workers: Option<usize>,
     pub storage: Storage,
     pub jwt_secret: SecretSlice<u8>,
     pub jwt_issuer: String,
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
+    /// Password checks and hashes running or waiting at once, at most.
+    pub max_password_jobs: usize,
     pub policy: Policy,
     pub http: HttpSettings,
-    pub graphql: GraphqlSettings,
+    pub limits: Limits,
+    /// Introspection, GraphiQL and field suggestions.
+    pub introspection: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    pub max_body_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
     pub shutdown_timeout: Duration,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
-/// Limits every GraphQL request is held to.
+/// Every limit a request is held to, in one place (the README's Security section lists
+/// them with their settings).
 #[derive(Debug, Clone)]
-pub struct GraphqlSettings {
-    pub max_depth: usize,
-    pub max_complexity: usize,
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Depth, complexity and expanded size of a document.
+    pub bounds: Bounds,
     /// 0: batched requests are refused.
     pub max_batch_size: usize,
-    /// Introspection, GraphiQL and field suggestions.
-    pub introspection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -72,12 +85,16 @@ impl Settings {
         )?;
         Ok(Self {
             bind: args.bind,
+            metrics_bind: args.metrics_bind,
             workers: args.workers,
             storage,
             jwt_secret,
             jwt_issuer: args.jwt_issuer,
             token_ttl: args.token_ttl,
             bcrypt_cost: args.bcrypt_cost,
+            max_password_jobs: args
+                .max_password_jobs
+                .map_or_else(|| 4 * cores(), |jobs| jobs as usize),
             policy: Policy {
                 allow_signup: args.allow_signup,
                 login_throttle: LoginThrottle {
@@ -87,18 +104,29 @@ impl Settings {
                 },
             },
             http: HttpSettings {
-                max_body_bytes: args.max_body_bytes,
                 cors_allowed_origins: cors_origins(args.cors_allowed_origins)?,
                 shutdown_timeout: args.shutdown_timeout,
+                trusted_proxies: args.trusted_proxies,
             },
-            graphql: GraphqlSettings {
-                max_depth: args.max_query_depth,
-                max_complexity: args.max_query_complexity,
+            limits: Limits {
+                max_body_bytes: args.max_body_bytes,
+                body_read_timeout: args.body_read_timeout,
+                request_timeout: args.request_timeout,
+                bounds: Bounds {
+                    max_depth: args.max_query_depth,
+                    max_complexity: args.max_query_complexity,
+                    max_nodes: args.max_query_nodes,
+                },
                 max_batch_size: args.max_batch_size,
-                introspection: args.introspection,
             },
+            introspection: args.introspection,
         })
     }
+}
+
+/// The machine's cores, which several defaults scale with.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 impl Storage {
@@ -118,10 +146,9 @@ impl Storage {
         Ok(Self {
             backend,
             pool: PoolSettings {
-                max_size: args.db_pool_size.unwrap_or_else(|| {
-                    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-                    u32::try_from(2 * cores).unwrap_or(u32::MAX)
-                }),
+                max_size: args
+                    .db_pool_size
+                    .unwrap_or_else(|| u32::try_from(2 * cores()).unwrap_or(u32::MAX)),
                 timeout: args.db_pool_timeout,
                 connect_timeout: args.db_connect_timeout,
             },
@@ -190,6 +217,7 @@ pub fn load_secret(
 }
 
 fn read_secret_file(path: &PathBuf, setting: &str) -> anyhow::Result<Vec<u8>> {
+    private_files::check_secret_file(path, setting)?;
     let mut bytes =
         fs::read(path).with_context(|| format!("{setting}: cannot read {}", path.display()))?;
     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
@@ -204,14 +232,12 @@ fn generate_secret_file(path: &Path) -> anyhow::Result<()> {
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let secret = SecretString::from(hex::encode(random));
     if let Some(folder) = path.parent() {
-        fs::create_dir_all(folder)
-            .with_context(|| format!("cannot create the data folder {}", folder.display()))?;
+        private_files::ensure_folder(folder)?;
     }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(secret.expose_secret().as_bytes())?;

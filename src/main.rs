@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let settings = Settings::from_args(args)?;
+            let settings = Settings::from_args(*args)?;
             actix_web::rt::System::new().block_on(async {
                 Application::build(settings)
                     .await?
@@ -62,7 +62,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let keys = TokenKeys::new(&secret, &args.jwt_issuer, args.ttl);
             let issued = keys
                 .issue_admin(args.ttl)
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+                .map_err(|e| anyhow::anyhow!(e.describe()))?;
             println!("{}", issued.token);
             Ok(())
         }

@@ -1,7 +1,7 @@
 //! Builds the application: binds the listener first (so tests can ask for port 0 and learn
 //! the real port), opens the database, wires the service and schema into the HTTP server.
 
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_cors::Cors;
 use actix_web::{
@@ -14,24 +14,25 @@ use anyhow::Context;
 
 use crate::{
     auth::{PasswordHasher, TokenKeys},
-    config::Settings,
+    config::{self, Settings},
     db,
-    graphql::{self, DocumentCache},
+    graphql::{self, DocumentCache, Engine},
+    http::{self, request_log, AppState, TrustedProxies},
     metrics::Metrics,
-    request_log,
-    routes::{self, AppState},
     service::{CursorCodec, CustomerService},
 };
 
-/// Distinct query texts whose parse is kept; clients use a few dozen.
-const DOCUMENT_CACHE_ENTRIES: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(256) {
+/// Distinct query texts whose parse is kept (the cache is also bounded by their total size).
+const DOCUMENT_CACHE_ENTRIES: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(1024) {
     Some(n) => n,
     None => unreachable!(),
 };
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
+    metrics_server: Option<Server>,
 }
 
 impl Application {
@@ -39,12 +40,19 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("BIND: cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = settings
+            .metrics_bind
+            .map(|bind| {
+                TcpListener::bind(bind)
+                    .with_context(|| format!("METRICS_BIND: cannot listen on {bind}"))
+            })
+            .transpose()?;
 
         let storage = settings.storage.clone();
-        let cost = settings.bcrypt_cost;
+        let (cost, max_jobs) = (settings.bcrypt_cost, settings.max_password_jobs);
         let (store, hasher) = tokio::task::spawn_blocking(move || {
             let store = db::open(&storage.backend, &storage.pool)?;
-            let hasher = PasswordHasher::new(cost).context("BCRYPT_COST")?;
+            let hasher = PasswordHasher::new(cost, max_jobs).context("BCRYPT_COST")?;
             anyhow::Ok((store, hasher))
         })
         .await??;
@@ -63,36 +71,44 @@ impl Application {
             settings.policy.clone(),
             Arc::clone(&metrics),
         ));
+        let engine = Engine::new(
+            graphql::build_schema(Arc::clone(&service), settings.introspection),
+            DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
+            settings.limits.bounds.clone(),
+        );
         let state = web::Data::new(AppState {
-            schema: graphql::build_schema(Arc::clone(&service), &settings.graphql),
+            engine,
             tokens,
             service,
-            metrics,
-            limits: settings.graphql.clone(),
-            documents: DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
+            limits: settings.limits.clone(),
+            trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
+            graphiql: settings.introspection,
         });
+        let metrics = web::Data::from(metrics);
 
         let http = settings.http.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(http.max_body_bytes))
-                .configure(routes::configure)
-                .wrap(Condition::new(
-                    !http.cors_allowed_origins.is_empty(),
-                    cors(&http.cors_allowed_origins),
-                ))
-                .wrap(from_fn(request_log::log_request))
+        let metrics_apart = metrics_listener.is_some();
+        let mut server = HttpServer::new({
+            let (state, metrics) = (state.clone(), metrics.clone());
+            move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(metrics.clone())
+                    .configure(|cfg| http::configure(cfg, !metrics_apart))
+                    .wrap(Condition::new(
+                        !http.cors_allowed_origins.is_empty(),
+                        cors(&http.cors_allowed_origins),
+                    ))
+                    .wrap(from_fn(request_log::log_request))
+            }
         })
         .listen(listener)?
         // SIGTERM and SIGINT both stop gracefully: no new connections, in-flight requests
         // finish within the shutdown timeout.
         .disable_signals()
-        .shutdown_signal(stop_signal())
+        .shutdown_signal(stop_signal(settings.http.shutdown_timeout))
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-        let workers = settings.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        });
+        let workers = settings.workers.unwrap_or_else(config::cores);
         // Database calls are the only blocking work on the workers' threads, and no more of
         // them than the pool has connections can run at once: more threads would only wait on
         // the pool (measured: fewer threads, fewer context switches, more requests/s).
@@ -100,10 +116,32 @@ impl Application {
         server = server
             .workers(workers)
             .worker_max_blocking_threads(pool_size.div_ceil(workers).max(1));
-        tracing::info!(port, "listening");
+
+        let metrics_port = metrics_listener
+            .as_ref()
+            .map(|listener| listener.local_addr().map(|addr| addr.port()))
+            .transpose()?;
+        let metrics_server = metrics_listener
+            .map(|listener| {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .app_data(metrics.clone())
+                        .configure(http::configure_metrics)
+                })
+                .listen(listener)?
+                .workers(1)
+                .disable_signals()
+                .run();
+                anyhow::Ok(server)
+            })
+            .transpose()?;
+        tracing::info!(port, metrics_port, "listening");
         Ok(Self {
             port,
+            metrics_port,
             server: server.run(),
+            metrics_server,
         })
     }
 
@@ -112,9 +150,23 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT or SIGTERM).
+    /// The port of /metrics, when it has an address of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// Serves until the server is stopped (SIGINT or SIGTERM); /metrics stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
+        result
     }
 }
 
@@ -130,8 +182,10 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(3600)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
+/// Resolves on SIGTERM or SIGINT, and then makes sure the process ends: if in-flight work is
+/// still running once the grace period is over (a database call that hangs, say), the process
+/// exits anyway, with status 1.
+async fn stop_signal(grace: Duration) {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -148,4 +202,9 @@ async fn stop_signal() {
         () = terminate => {}
     }
     tracing::info!("stopping: finishing in-flight requests");
+    std::thread::spawn(move || {
+        std::thread::sleep(grace + Duration::from_secs(2));
+        tracing::error!("stopping: work still running after the grace period; exiting");
+        std::process::exit(1);
+    });
 }

@@ -1,8 +1,16 @@
 //! bcrypt hashing and verification, off the async executor, on threads of their own: at most
 //! one per core, at the lowest scheduling priority. Logins then use the CPU that other requests
 //! leave, and can never take the blocking threads that database queries run on.
+//!
+//! The work admitted is bounded too: past a number of jobs running or waiting, more are
+//! refused at once (SERVICE_UNAVAILABLE with `retryAfter`) instead of queueing without end.
+//! Hashing (sign-ups, password changes) may fill only half of the slots, so a flood of
+//! sign-ups cannot keep customers from logging in.
 
-use std::sync::LazyLock;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, LazyLock,
+};
 
 use tokio::runtime::{Builder, Runtime};
 use tracing::Instrument;
@@ -65,20 +73,62 @@ pub struct PasswordHasher {
     /// Verified against when the email is unknown or has no password, so that the answer
     /// takes as long as a real check and does not reveal which emails exist.
     dummy: PasswordHash,
+    jobs: Arc<Jobs>,
+}
+
+/// bcrypt jobs running or waiting, and how many may be.
+struct Jobs {
+    admitted: AtomicUsize,
+    max: usize,
+}
+
+/// A place among the admitted jobs, given back when the job ends (or is never run).
+struct Slot(Arc<Jobs>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PasswordHasher {
-    pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
+    /// `max_jobs`: bcrypt jobs running or waiting at once, at most (at least 2).
+    pub fn new(cost: u32, max_jobs: usize) -> Result<Self, bcrypt::BcryptError> {
         let dummy = bcrypt::hash("not the password of anyone", cost)?;
         Ok(Self {
             cost,
             dummy: PasswordHash(dummy),
+            jobs: Arc::new(Jobs {
+                admitted: AtomicUsize::new(0),
+                max: max_jobs.max(2),
+            }),
         })
     }
 
+    /// A slot for one job, if fewer than `limit` are admitted.
+    fn admit(&self, limit: usize) -> Result<Slot, AppError> {
+        let admitted = self
+            .jobs
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            });
+        match admitted {
+            Ok(_) => Ok(Slot(Arc::clone(&self.jobs))),
+            Err(_) => {
+                tracing::warn!(limit, "password work refused: too many jobs queued");
+                Err(AppError::Overloaded {
+                    retry_after_secs: 1,
+                })
+            }
+        }
+    }
+
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, AppError> {
+        let slot = self.admit(self.jobs.max / 2)?;
         let (password, cost) = (password.clone(), self.cost);
         on_bcrypt_threads(move || {
+            let _slot = slot;
             bcrypt::hash(password.expose(), cost)
                 .map(PasswordHash)
                 .map_err(AppError::internal)
@@ -93,12 +143,14 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<PasswordHash>,
     ) -> Result<bool, AppError> {
+        let slot = self.admit(self.jobs.max)?;
         let password = password.clone();
         let (hash, real) = match stored {
             Some(hash) => (hash, true),
             None => (self.dummy.clone(), false),
         };
         on_bcrypt_threads(move || {
+            let _slot = slot;
             let matches = bcrypt::verify(password.expose(), hash.as_str()).unwrap_or(false);
             Ok(real && matches)
         })
@@ -112,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_missing_hashes_never_match() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, 8).unwrap();
         let password = Password::parse("correct horse").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(hasher.verify(&password, Some(hash.clone())).await.unwrap());
@@ -120,5 +172,27 @@ mod tests {
         assert!(!hasher.verify(&wrong, Some(hash)).await.unwrap());
         let dummy_password = Password::parse("not the password of anyone").unwrap();
         assert!(!hasher.verify(&dummy_password, None).await.unwrap());
+    }
+}
+
+#[cfg(test)]
+mod admission {
+    use super::*;
+
+    #[test]
+    fn hashing_takes_half_the_slots_and_checks_the_rest() {
+        let hasher = PasswordHasher::new(4, 4).unwrap();
+        let hashing: Vec<Slot> = (0..2).map(|_| hasher.admit(2).unwrap()).collect();
+        assert!(hasher.admit(2).is_err(), "hashing is full at half");
+        let checking: Vec<Slot> = (0..2).map(|_| hasher.admit(4).unwrap()).collect();
+        assert!(matches!(
+            hasher.admit(4),
+            Err(AppError::Overloaded {
+                retry_after_secs: 1
+            })
+        ));
+        drop(hashing);
+        drop(checking);
+        assert_eq!(hasher.jobs.admitted.load(Ordering::Acquire), 0);
     }
 }

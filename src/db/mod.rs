@@ -2,14 +2,14 @@
 //! `sqlite` implement it with each backend's native types and own their migrations.
 //! Nothing above this module knows which backend is in use.
 
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::{
     auth::PasswordHash,
-    domain::{Address, CustomerId},
+    domain::{Address, ClientNetwork, CustomerId},
     error::AppError,
 };
 
@@ -83,15 +83,41 @@ pub struct RecentFailures {
     pub for_client: Vec<DateTime<Utc>>,
 }
 
-/// Which failed logins to look at: those since `since`, at most `*_limit` of each kind.
+/// A login attempt to admit at `at`: the failed (or still running) attempts since `since`
+/// count against the limits, per email key and per client network. A limit of 0 is none.
 #[derive(Debug)]
-pub struct FailureWindow<'a> {
+pub struct AttemptWindow<'a> {
     pub email_key: &'a str,
-    pub client: Option<IpAddr>,
+    pub client: Option<ClientNetwork>,
+    pub at: DateTime<Utc>,
     pub since: DateTime<Utc>,
     pub email_limit: i64,
     pub client_limit: i64,
 }
+
+impl AttemptWindow<'_> {
+    /// Whether the attempts found leave no room for another.
+    fn is_full(&self, recent: &RecentFailures) -> bool {
+        let full = |limit: i64, found: usize| {
+            limit > 0 && i64::try_from(found).unwrap_or(i64::MAX) >= limit
+        };
+        full(self.email_limit, recent.for_email.len())
+            || full(self.client_limit, recent.for_client.len())
+    }
+}
+
+/// Whether a login attempt may check its password.
+#[derive(Debug)]
+pub enum Admission {
+    /// Counted already, as a failure until [`Store::forget_login_attempt`] says it was not.
+    Admitted(AttemptId),
+    /// The limit is reached by these attempts.
+    Refused(RecentFailures),
+}
+
+/// A login attempt recorded before its password was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptId(i64);
 
 /// Decides, inside the write's transaction and with the row locked, what becomes of it.
 pub type UpdateDecision<'a> =
@@ -139,18 +165,15 @@ pub trait Store: Send + Sync + 'static {
         check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
     ) -> Result<(), AppError>;
 
-    /// The newest failed logins inside `window`, per email key and per client address.
-    fn recent_login_failures(&self, window: &FailureWindow<'_>)
-        -> Result<RecentFailures, AppError>;
+    /// Counts the attempts in `window` and, while both limits leave room, records this one,
+    /// atomically: attempts running in parallel for one email or client are admitted one at a
+    /// time, so no more than the limit ever reach the password check. Forgets attempts older
+    /// than the window.
+    fn admit_login_attempt(&self, window: &AttemptWindow<'_>) -> Result<Admission, AppError>;
 
-    /// Records a failed login, and forgets every failure older than `forget_before`.
-    fn record_login_failure(
-        &self,
-        email_key: &str,
-        client: Option<IpAddr>,
-        at: DateTime<Utc>,
-        forget_before: DateTime<Utc>,
-    ) -> Result<(), AppError>;
+    /// Removes an admitted attempt that did not fail (the password matched, or was never
+    /// checked).
+    fn forget_login_attempt(&self, attempt: AttemptId) -> Result<(), AppError>;
 }
 
 /// Where the data lives.

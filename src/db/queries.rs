@@ -2,7 +2,10 @@
 //! (`customers`, `schema::login_failures`), its `CustomerRow`, and these few functions that
 //! differ by database, then invokes [`store_queries!`]:
 //!
-//! - `row_id(CustomerId)` and `client_value(IpAddr)`: the column values of its native types;
+//! - `row_id(CustomerId)` and `client_value(ClientNetwork)`: the column values of its native
+//!   types;
+//! - `lock_attempts(conn, window)`: serialises the admission of login attempts for one email
+//!   or client inside a write transaction;
 //! - `search(pattern)`: the case-insensitive `LIKE` of name or email;
 //! - `find_row(conn, id, lock)`: one customer, locked for the transaction when `lock` is set;
 //! - `write_transaction(conn, work)`: a transaction that serialises writers of a row.
@@ -137,54 +140,57 @@ macro_rules! store_queries {
                 })
             }
 
-            fn recent_login_failures(
+            fn admit_login_attempt(
                 &self,
-                window: &FailureWindow<'_>,
-            ) -> Result<RecentFailures, AppError> {
+                window: &AttemptWindow<'_>,
+            ) -> Result<Admission, AppError> {
                 self.pool.run(|conn| {
-                    use schema::login_failures::dsl::*;
-                    let for_email = login_failures
-                        .filter(email_key.eq(window.email_key))
-                        .filter(failed_at.gt(window.since))
-                        .order(failed_at.desc())
-                        .limit(window.email_limit)
-                        .select(failed_at)
-                        .load(conn)?;
-                    let for_client = match window.client {
-                        Some(client) => login_failures
-                            .filter(client_addr.eq(client_value(client)))
+                    write_transaction(conn, |conn| {
+                        use schema::login_failures::dsl::*;
+                        lock_attempts(conn, window)?;
+                        diesel::delete(login_failures.filter(failed_at.lt(window.since)))
+                            .execute(conn)?;
+                        let for_email = login_failures
+                            .filter(email_key.eq(window.email_key))
                             .filter(failed_at.gt(window.since))
                             .order(failed_at.desc())
-                            .limit(window.client_limit)
+                            .limit(window.email_limit)
                             .select(failed_at)
-                            .load(conn)?,
-                        None => Vec::new(),
-                    };
-                    Ok(RecentFailures {
-                        for_email,
-                        for_client,
+                            .load(conn)?;
+                        let for_client = match window.client {
+                            Some(client) => login_failures
+                                .filter(client_addr.eq(client_value(client)))
+                                .filter(failed_at.gt(window.since))
+                                .order(failed_at.desc())
+                                .limit(window.client_limit)
+                                .select(failed_at)
+                                .load(conn)?,
+                            None => Vec::new(),
+                        };
+                        let recent = RecentFailures {
+                            for_email,
+                            for_client,
+                        };
+                        if window.is_full(&recent) {
+                            return Ok(Admission::Refused(recent));
+                        }
+                        let attempt = diesel::insert_into(login_failures)
+                            .values((
+                                email_key.eq(window.email_key),
+                                client_addr.eq(window.client.map(client_value)),
+                                failed_at.eq(window.at),
+                            ))
+                            .returning(id)
+                            .get_result(conn)?;
+                        Ok(Admission::Admitted(AttemptId(attempt)))
                     })
                 })
             }
 
-            fn record_login_failure(
-                &self,
-                key: &str,
-                client: Option<IpAddr>,
-                at: DateTime<Utc>,
-                forget_before: DateTime<Utc>,
-            ) -> Result<(), AppError> {
+            fn forget_login_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
                 self.pool.run(|conn| {
                     use schema::login_failures::dsl::*;
-                    diesel::delete(login_failures.filter(failed_at.lt(forget_before)))
-                        .execute(conn)?;
-                    diesel::insert_into(login_failures)
-                        .values((
-                            email_key.eq(key),
-                            client_addr.eq(client.map(client_value)),
-                            failed_at.eq(at),
-                        ))
-                        .execute(conn)?;
+                    diesel::delete(login_failures.find(attempt.0)).execute(conn)?;
                     Ok(())
                 })
             }

@@ -13,6 +13,9 @@ impl Email {
         if text.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
+        if text.chars().any(char::is_control) {
+            return Err("must not contain control characters".to_owned());
+        }
         // A bare address with a dotted domain: no display name, no IP-literal domain.
         let options = Options::default()
             .with_required_tld()

@@ -3,6 +3,7 @@
 //! rest of the code cannot forget to.
 
 mod address;
+mod client_network;
 mod customer_id;
 mod email;
 mod name;
@@ -10,6 +11,7 @@ mod password;
 mod phone;
 
 pub use address::{Address, AddressParts};
+pub use client_network::ClientNetwork;
 pub use customer_id::CustomerId;
 pub use email::Email;
 pub use name::Name;
@@ -17,8 +19,9 @@ pub use password::Password;
 pub use phone::Phone;
 
 /// Trims `raw` and refuses text longer than `max_chars` Unicode scalar values or holding
-/// control characters; the shared rule of every free-text field.
-fn plain_text(raw: &str, max_chars: usize) -> Result<&str, String> {
+/// control characters (NUL among them, which PostgreSQL cannot store); the shared rule of
+/// every free-text input.
+pub fn plain_text(raw: &str, max_chars: usize) -> Result<&str, String> {
     let text = raw.trim();
     if text.chars().count() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));

@@ -1,7 +1,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 /// A password as typed: 8 to 72 bytes (bcrypt reads no further, so longer is refused rather
-/// than silently cut). Never trimmed, never printed.
+/// than silently cut), without control characters. Never trimmed, never printed.
 #[derive(Debug, Clone)]
 pub struct Password(SecretString);
 
@@ -16,6 +16,9 @@ impl Password {
                 Self::MIN_BYTES,
                 Self::MAX_BYTES
             ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".to_owned());
         }
         Ok(Self(SecretString::from(raw)))
     }
@@ -35,6 +38,7 @@ mod tests {
         assert!(Password::parse(&format!("{}a", "é".repeat(36))).is_err()); // 73 bytes
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("1234\u{0}5678").is_err());
     }
 
     #[test]

@@ -1,20 +1,27 @@
-//! Running one GraphQL request: the parse (cached), the depth limit, execution, and an
-//! `extensions.code` on every error that async-graphql raises itself (parse and validation
-//! failures, input values that fail to coerce). This wraps execution instead of being an
-//! async-graphql extension, because an extension would also wrap every field's resolution,
-//! which measurably slowed every request.
+//! Running one GraphQL request, and what came of it as a typed [`Outcome`].
+//!
+//! The order matters: the document is parsed (or found in the cache), the operation is
+//! selected by the executor's own rules, a mutation over GET is refused, and the document is
+//! held to its [`Bounds`] before async-graphql validates or runs anything. Errors that
+//! async-graphql raises itself get their `extensions.code` here. This wraps execution
+//! instead of being an async-graphql extension, because an extension would also wrap every
+//! field's resolution, which measurably slowed every request.
+
+use std::{collections::HashSet, sync::OnceLock};
+
+use tokio::time::Instant;
 
 use async_graphql::{
-    parser::types::{
-        DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-    },
+    parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
+    parser::types::{Selection, SelectionSet},
     Positioned, Request, Response, ServerError,
 };
 
-use super::{depth_limit::query_depth, AppSchema, DocumentCache};
-
-pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+use super::{
+    analysis::{self, Bounds},
+    AppSchema, DocumentCache,
+};
+use crate::error::ErrorCode;
 
 /// How a request arrived. Over GET only queries run: a link must never change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,112 +30,310 @@ pub enum Transport {
     Get,
 }
 
-/// A response, and the root field that the operation selected (for logs and metrics).
-pub struct Executed {
-    pub response: Response,
-    pub root_field: String,
-    /// A mutation came over GET and was not run (HTTP 405).
-    pub mutation_over_get: bool,
+/// What came of a request, for the HTTP status, the log line and the metrics. Every label in
+/// it comes from a bounded set: the schema's root fields and the error codes.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// The selected operation's first root field when the schema has it (or [`BATCH`]).
+    pub root_field: Option<&'static str>,
+    pub kind: Option<OperationType>,
+    /// The code of the first error; `None` when the request succeeded.
+    pub error: Option<ErrorCode>,
+    /// How the request failed as a whole, if it did (errors of single fields do not count).
+    pub failure: Option<Failure>,
 }
 
-pub async fn execute(
-    schema: &AppSchema,
-    documents: &DocumentCache,
-    max_depth: usize,
-    transport: Transport,
-    mut request: Request,
-) -> Executed {
-    documents.prepare(&mut request);
-    let operation_name = request.operation_name.clone();
-    let (root_field, depth, is_mutation) = match request.parsed_query() {
-        Ok(document) => {
-            let operation = selected_operation(document, operation_name.as_deref());
-            (
-                root_field(operation),
-                query_depth(document),
-                operation.is_some_and(|op| op.node.ty == OperationType::Mutation),
-            )
+/// A request that failed as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Before execution: not a GraphQL request, a document that does not parse or validate,
+    /// or one over the bounds.
+    Request,
+    /// A mutation sent over GET, refused without running.
+    MutationOverGet,
+    /// Still running when its deadline passed.
+    DeadlinePassed,
+}
+
+/// The `operation` label of a batched request.
+pub const BATCH: &str = "batch";
+
+impl Outcome {
+    /// A request refused before any document was read.
+    pub fn refused(code: ErrorCode) -> Self {
+        Self {
+            root_field: None,
+            kind: None,
+            error: Some(code),
+            failure: Some(Failure::Request),
         }
-        Err(error) => {
-            return Executed {
-                response: Response::from_errors(vec![with_code(error, PARSE_FAILED)]),
-                root_field: "unparsed".to_owned(),
-                mutation_over_get: false,
-            }
+    }
+
+    /// A batch, by the first error of its operations.
+    pub fn batch(error: Option<ErrorCode>) -> Self {
+        Self {
+            root_field: Some(BATCH),
+            kind: None,
+            error,
+            failure: None,
         }
+    }
+
+    /// The `operation` label: the root field, or `invalid` when the schema has none such.
+    pub fn operation_label(&self) -> &'static str {
+        self.root_field.unwrap_or("invalid")
+    }
+
+    /// The `outcome` label: `ok` or the error code.
+    pub fn outcome_label(&self) -> &'static str {
+        self.error.map_or("ok", ErrorCode::as_str)
+    }
+}
+
+/// Runs GraphQL requests against the schema within the bounds; one per server.
+pub struct Engine {
+    schema: AppSchema,
+    documents: DocumentCache,
+    bounds: Bounds,
+}
+
+impl Engine {
+    pub fn new(schema: AppSchema, documents: DocumentCache, bounds: Bounds) -> Self {
+        Self {
+            schema,
+            documents,
+            bounds,
+        }
+    }
+
+    /// Runs `request`; past `deadline` it is dropped and answered SERVICE_UNAVAILABLE (blocking
+    /// work it started, such as a query already sent to the database, still completes).
+    pub async fn execute(
+        &self,
+        transport: Transport,
+        mut request: Request,
+        deadline: Instant,
+    ) -> (Response, Outcome) {
+        if let Err(error) = self.documents.prepare(&mut request) {
+            let response = Response::from_errors(vec![ErrorCode::GraphqlParseFailed.error(error)]);
+            return (response, Outcome::refused(ErrorCode::GraphqlParseFailed));
+        }
+        let operation_name = request.operation_name.take();
+        let document = request
+            .parsed_query()
+            .expect("prepare leaves a parsed document");
+        let operation = selected_operation(document, operation_name.as_deref());
+        let kind = operation.map(|op| op.node.ty);
+        let root_field = operation.and_then(|op| root_field(document, op));
+        let mut outcome = Outcome {
+            root_field,
+            kind,
+            error: None,
+            failure: Some(Failure::Request),
+        };
+        if transport == Transport::Get && kind == Some(OperationType::Mutation) {
+            let error = ErrorCode::BadUserInput.error("mutations must be sent with POST");
+            outcome.error = Some(ErrorCode::BadUserInput);
+            outcome.failure = Some(Failure::MutationOverGet);
+            return (Response::from_errors(vec![error]), outcome);
+        }
+        if let Err(refusal) = analysis::analyse(document, &self.bounds) {
+            outcome.error = Some(ErrorCode::GraphqlValidationFailed);
+            let error = ErrorCode::GraphqlValidationFailed.error(refusal);
+            return (Response::from_errors(vec![error]), outcome);
+        }
+        request.operation_name = operation_name;
+
+        let Ok(mut response) =
+            tokio::time::timeout_at(deadline, self.schema.execute(request)).await
+        else {
+            let code = ErrorCode::ServiceUnavailable;
+            outcome.error = Some(code);
+            outcome.failure = Some(Failure::DeadlinePassed);
+            let error = code.error("the request did not finish in time; try again later");
+            return (Response::from_errors(vec![error]), outcome);
+        };
+        for error in &mut response.errors {
+            classify(error);
+        }
+        outcome.error = response.errors.first().and_then(ErrorCode::of);
+        let request_error = response.data == async_graphql::Value::Null
+            && matches!(
+                outcome.error,
+                Some(ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed)
+            );
+        outcome.failure = request_error.then_some(Failure::Request);
+        (response, outcome)
+    }
+}
+
+/// Gives an error that async-graphql raised itself its code. Errors this server raises carry
+/// theirs already. Without one: an error with no path is a validation failure; one with a
+/// path and no source is an input value that failed to coerce; one with a foreign source is
+/// a resolver's bare `?`, which is internal, and whose message may say too much.
+fn classify(error: &mut ServerError) {
+    if ErrorCode::of(error).is_some() {
+        return;
+    }
+    let code = if error.path.is_empty() {
+        ErrorCode::GraphqlValidationFailed
+    } else if error.source.is_none() {
+        ErrorCode::BadUserInput
+    } else {
+        tracing::error!(message = %error.message, "internal error: a resolver error without a code");
+        error.message = "internal error".to_owned();
+        ErrorCode::InternalServerError
     };
-    if is_mutation && transport == Transport::Get {
-        let error = ServerError::new("mutations must be sent with POST", None);
-        return Executed {
-            response: Response::from_errors(vec![with_code(error, "BAD_USER_INPUT")]),
-            root_field,
-            mutation_over_get: true,
-        };
-    }
-    if depth > max_depth {
-        let message =
-            format!("the query is nested {depth} levels deep; at most {max_depth} are allowed");
-        let error = with_code(ServerError::new(message, None), VALIDATION_FAILED);
-        return Executed {
-            response: Response::from_errors(vec![error]),
-            root_field,
-            mutation_over_get: false,
-        };
-    }
-    let mut response = schema.execute(request).await;
-    response.errors = std::mem::take(&mut response.errors)
-        .into_iter()
-        .map(|error| {
-            // Resolver errors carry their code. Without one: an error with a path is an input
-            // value that failed to coerce; one without is a validation failure.
-            let code = if error.path.is_empty() {
-                VALIDATION_FAILED
-            } else {
-                "BAD_USER_INPUT"
-            };
-            with_code(error, code)
-        })
-        .collect();
-    Executed {
-        response,
-        root_field,
-        mutation_over_get: false,
-    }
+    code.stamp(error);
 }
 
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
-}
-
-/// The operation the request asks to run, if the document and name pick one.
+/// The operation the request runs, chosen by the executor's own rules: by name when one is
+/// given, otherwise the document's only operation.
 fn selected_operation<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a Positioned<OperationDefinition>> {
     match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Single(op), None) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
 
-/// The first field the operation selects.
-fn root_field(operation: Option<&Positioned<OperationDefinition>>) -> String {
-    operation
-        .and_then(|op| {
-            op.node
-                .selection_set
-                .node
-                .items
-                .iter()
-                .find_map(|item| match &item.node {
-                    Selection::Field(field) => Some(field.node.name.node.to_string()),
-                    _ => None,
-                })
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The operation's first root field, following fragments, when the schema has such a root
+/// field: a name from the schema, never one a client made up.
+fn root_field(
+    document: &ExecutableDocument,
+    operation: &Positioned<OperationDefinition>,
+) -> Option<&'static str> {
+    let name = first_field(document, &operation.node.selection_set, 0)?;
+    root_fields()[kind_index(operation.node.ty)]
+        .get(name.as_str())
+        .copied()
+}
+
+fn first_field<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a Positioned<SelectionSet>,
+    hops: usize,
+) -> Option<&'a async_graphql::Name> {
+    if hops > analysis::MAX_NESTING {
+        return None;
+    }
+    set.node.items.iter().find_map(|item| match &item.node {
+        Selection::Field(field) => Some(&field.node.name.node),
+        Selection::InlineFragment(fragment) => {
+            first_field(document, &fragment.node.selection_set, hops + 1)
+        }
+        Selection::FragmentSpread(spread) => document
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .and_then(|fragment| first_field(document, &fragment.node.selection_set, hops + 1)),
+    })
+}
+
+/// The root fields of the query, mutation and subscription types, in that order.
+type RootFields = [HashSet<&'static str>; 3];
+
+fn kind_index(kind: OperationType) -> usize {
+    match kind {
+        OperationType::Query => 0,
+        OperationType::Mutation => 1,
+        OperationType::Subscription => 2,
+    }
+}
+
+/// The root fields of the schema by operation type, read once from its SDL. The names are
+/// kept for the life of the process, like the schema they come from.
+fn root_fields() -> &'static RootFields {
+    static ROOT_FIELDS: OnceLock<RootFields> = OnceLock::new();
+    ROOT_FIELDS.get_or_init(|| {
+        use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+        let document = async_graphql::parser::parse_schema(super::sdl()).expect("the SDL parses");
+        let mut fields = RootFields::default();
+        for definition in document.definitions {
+            let TypeSystemDefinition::Type(ty) = definition else {
+                continue;
+            };
+            let kind = match ty.node.name.node.as_str() {
+                "Query" => OperationType::Query,
+                "Mutation" => OperationType::Mutation,
+                "Subscription" => OperationType::Subscription,
+                _ => continue,
+            };
+            if let TypeKind::Object(object) = ty.node.kind {
+                let names = &mut fields[kind_index(kind)];
+                names.insert("__typename");
+                for field in object.fields {
+                    let name: &'static str = Box::leak(field.node.name.node.as_str().into());
+                    names.insert(name);
+                }
+                if kind == OperationType::Query {
+                    names.extend(["__schema", "__type"]);
+                }
+            }
+        }
+        fields
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).unwrap()
+    }
+
+    #[test]
+    fn the_operation_is_chosen_by_the_executors_rules() {
+        let named = parse("mutation M { deleteCustomer(customerId: \"x\") { success } }");
+        let chosen = selected_operation(&named, None).expect("the only operation");
+        assert_eq!(chosen.node.ty, OperationType::Mutation);
+        let two = parse("query Q { me { name } } mutation M { logout { success } }");
+        assert!(selected_operation(&two, None).is_none());
+        assert_eq!(
+            selected_operation(&two, Some("M")).unwrap().node.ty,
+            OperationType::Mutation
+        );
+        assert!(selected_operation(&two, Some("Nope")).is_none());
+        assert!(selected_operation(&parse("{ me { name } }"), Some("Q")).is_none());
+    }
+
+    #[test]
+    fn root_fields_come_from_the_schema_only() {
+        let document = parse("{ ...F } fragment F on Query { me { name } }");
+        let operation = selected_operation(&document, None).unwrap();
+        assert_eq!(root_field(&document, operation), Some("me"));
+        let made_up = parse("{ madeUpName123 }");
+        let operation = selected_operation(&made_up, None).unwrap();
+        assert_eq!(root_field(&made_up, operation), None);
+    }
+
+    #[test]
+    fn a_resolver_error_without_a_code_is_internal_not_bad_input() {
+        let mut foreign = ServerError::new("SELECT failed at /src/db.rs", None);
+        foreign.path = vec![async_graphql::PathSegment::Field("me".to_owned())];
+        foreign.source = Some(std::sync::Arc::new(std::io::Error::other("disk")));
+        classify(&mut foreign);
+        assert_eq!(
+            ErrorCode::of(&foreign),
+            Some(ErrorCode::InternalServerError)
+        );
+        assert_eq!(foreign.message, "internal error");
+
+        let mut coercion = ServerError::new("Failed to parse \"ID\"", None);
+        coercion.path = vec![async_graphql::PathSegment::Field("customer".to_owned())];
+        classify(&mut coercion);
+        assert_eq!(ErrorCode::of(&coercion), Some(ErrorCode::BadUserInput));
+
+        let mut validation = ServerError::new("Unknown field", None);
+        classify(&mut validation);
+        assert_eq!(
+            ErrorCode::of(&validation),
+            Some(ErrorCode::GraphqlValidationFailed)
+        );
+    }
 }

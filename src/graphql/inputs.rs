@@ -6,7 +6,7 @@ use async_graphql::{InputObject, MaybeUndefined, ID};
 use super::scalars::DateTime;
 use crate::{
     db,
-    domain::{Address, AddressParts, CustomerId, Email, Name, Password, Phone},
+    domain::{plain_text, Address, AddressParts, CustomerId, Email, Name, Password, Phone},
     error::AppError,
     service::{CustomerChanges, NewCustomer, PageRequest},
 };
@@ -159,7 +159,7 @@ fn clearable<T>(
 pub struct CustomerFilter {
     /// Case-insensitive substring of name or email (at most 200 characters).
     search: Option<String>,
-    /// Exactly this email address, compared case-insensitively.
+    /// Exactly this email address, compared case-insensitively (at most 254 characters).
     email: Option<String>,
     /// Only customers created after this instant.
     created_after: Option<DateTime>,
@@ -168,6 +168,8 @@ pub struct CustomerFilter {
 }
 
 const MAX_SEARCH_CHARS: usize = 200;
+/// Cursors this server issues are under a hundred bytes.
+const MAX_CURSOR_BYTES: usize = 256;
 
 /// The `customers` arguments, checked.
 pub fn page_request(
@@ -184,23 +186,26 @@ pub fn page_request(
             AppError::bad_input("first", format!("must be 1 to {}", PageRequest::MAX_FIRST))
         })?;
     let filter = filter.unwrap_or_default();
-    let search = filter
-        .search
-        .map(|term| term.trim().to_owned())
-        .filter(|term| !term.is_empty());
-    if search
+    let text = |name: &str, raw: Option<String>, max_chars: usize| {
+        raw.map(|raw| field(name, plain_text(&raw, max_chars).map(str::to_owned)))
+            .transpose()
+            .map(|text| text.filter(|text| !text.is_empty()))
+    };
+    let search = text("filter.search", filter.search, MAX_SEARCH_CHARS)?;
+    let email = text("filter.email", filter.email, Email::MAX_CHARS)?;
+    if after
         .as_ref()
-        .is_some_and(|term| term.chars().count() > MAX_SEARCH_CHARS)
+        .is_some_and(|cursor| cursor.len() > MAX_CURSOR_BYTES)
     {
         return Err(AppError::bad_input(
-            "filter.search",
-            format!("must be at most {MAX_SEARCH_CHARS} characters"),
+            "after",
+            "not a cursor this server issued",
         ));
     }
     Ok(PageRequest {
         filter: db::CustomerFilter {
             search,
-            email: filter.email.map(|email| email.trim().to_owned()),
+            email,
             created_after: filter.created_after.map(|at| at.0),
             created_before: filter.created_before.map(|at| at.0),
         },

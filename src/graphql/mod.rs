@@ -1,14 +1,13 @@
 //! The GraphQL schema: queries and mutations over [`crate::service`], their input and output
-//! types, and how one request is run (parse cache, depth limit, error codes).
+//! types, and how one request is run (parse cache, bounds, error codes).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, Schema};
 
-use crate::{auth::Caller, config::GraphqlSettings, service::CustomerService};
+use crate::{auth::Caller, domain::ClientNetwork, service::CustomerService};
 
-mod depth_limit;
+mod analysis;
 mod document_cache;
 mod execution;
 mod inputs;
@@ -17,23 +16,26 @@ mod outputs;
 mod query;
 mod scalars;
 
+pub use analysis::Bounds;
 pub use document_cache::DocumentCache;
-pub use execution::{execute, Executed, Transport, PARSE_FAILED, VALIDATION_FAILED};
+pub use execution::{Engine, Failure, Outcome, Transport};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The address of the client that sent a request, for the per-client login throttle.
+/// The network of the client that sent a request, for the per-client login throttle.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
+pub struct ClientAddr(pub Option<ClientNetwork>);
 
-/// Builds the schema with its limits; the service is schema data, shared by every request.
-pub fn build_schema(service: Arc<CustomerService>, limits: &GraphqlSettings) -> AppSchema {
+/// Builds the schema; the service is schema data, shared by every request. Depth and
+/// complexity are bounded before async-graphql sees a document (see `analysis`); its own
+/// recursion limit is set to the same nesting bound.
+pub fn build_schema(service: Arc<CustomerService>, introspection: bool) -> AppSchema {
     let mut builder = schema_builder()
         .data(service)
-        .limit_complexity(limits.max_complexity);
-    if !limits.introspection {
+        .limit_recursive_depth(analysis::MAX_NESTING);
+    if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
@@ -56,6 +58,6 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
 }
 
-fn client_addr(ctx: &Context<'_>) -> Option<IpAddr> {
+fn client_addr(ctx: &Context<'_>) -> Option<ClientNetwork> {
     ctx.data_opt::<ClientAddr>().and_then(|addr| addr.0)
 }

@@ -18,7 +18,6 @@ pub struct MutationRoot;
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// create_customer. Without an admin token this is self sign-up, and needs a password.
-    #[graphql(complexity = "10 + child_complexity")]
     async fn create_customer(
         &self,
         ctx: &Context<'_>,
@@ -30,7 +29,6 @@ impl MutationRoot {
     }
 
     /// update_customer. Admins update any customer; a customer token updates only its own.
-    #[graphql(complexity = "10 + child_complexity")]
     async fn update_customer(
         &self,
         ctx: &Context<'_>,
@@ -58,7 +56,6 @@ impl MutationRoot {
 
     /// authenticate_customer: email and password for a session token. Failed logins are
     /// throttled per email address and per client address.
-    #[graphql(complexity = "25 + child_complexity")]
     async fn authenticate_customer(
         &self,
         ctx: &Context<'_>,

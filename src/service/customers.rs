@@ -84,6 +84,16 @@ impl CustomerService {
                 ));
             }
         }
+        // A taken email is refused before the (slow, bounded) password hashing: sign-ups for
+        // existing addresses cannot queue bcrypt work. The unique index still decides races.
+        let email = new.email.clone();
+        if self
+            .with_store(move |store| store.find_customer_by_email(email.as_str()))
+            .await?
+            .is_some()
+        {
+            return Err(AppError::email_taken());
+        }
         let password_hash = match &new.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
@@ -117,7 +127,13 @@ impl CustomerService {
     ) -> Result<CustomerRecord, AppError> {
         let own_version = self.authorize_write(caller, id).await?;
         let new_hash = match &changes.password {
-            Some(password) => Some(self.hasher.hash(password).await?),
+            Some(password) => {
+                // A revoked token is refused before the password is hashed, not after.
+                if let Some(version) = own_version {
+                    self.current_customer(id, version).await?;
+                }
+                Some(self.hasher.hash(password).await?)
+            }
             None => None,
         };
         let at = now();

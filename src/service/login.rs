@@ -1,14 +1,14 @@
 //! `authenticateCustomer`: bcrypt check, session token, and the failed-login throttle, kept
 //! in the database so that it holds across server instances.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::{chrono_duration, now, CustomerService};
 use crate::{
-    db::FailureWindow,
-    domain::{CustomerId, Email, Password},
+    db::{Admission, AttemptId, AttemptWindow},
+    domain::{ClientNetwork, CustomerId, Email, Password},
     error::{unauthenticated, AppError},
 };
 
@@ -29,58 +29,71 @@ pub struct LoginSession {
 }
 
 impl CustomerService {
+    /// Logs in. The attempt is counted before bcrypt runs (and forgotten if it succeeds), so
+    /// parallel guesses for one email or from one client get no more password checks than
+    /// the limit allows.
     pub async fn authenticate(
         &self,
         email: Email,
         password: Password,
-        client: Option<IpAddr>,
+        client: Option<ClientNetwork>,
     ) -> Result<LoginSession, AppError> {
         let throttle = self.policy.login_throttle.clone();
         let window = chrono_duration(throttle.window);
         let at = now();
         let email_key = email.key();
-        let lookup_key = email_key.clone();
-        let (failures, customer) = self
+        let (admission, customer) = self
             .with_store(move |store| {
-                let failures = store.recent_login_failures(&FailureWindow {
-                    email_key: &lookup_key,
+                let admission = store.admit_login_attempt(&AttemptWindow {
+                    email_key: &email_key,
                     client,
+                    at,
                     since: at - window,
                     email_limit: throttle.max_failures_per_email.into(),
                     client_limit: throttle.max_failures_per_client.into(),
                 })?;
-                let customer = store.find_customer_by_email(email.as_str())?;
-                Ok((failures, customer))
+                let customer = match admission {
+                    Admission::Admitted(_) => store.find_customer_by_email(email.as_str())?,
+                    Admission::Refused(_) => None,
+                };
+                Ok((admission, customer))
             })
             .await?;
-
-        let retry_after = [
-            retry_after(
-                &failures.for_email,
-                throttle.max_failures_per_email,
-                window,
-                at,
-            ),
-            retry_after(
-                &failures.for_client,
-                throttle.max_failures_per_client,
-                window,
-                at,
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        if let Some(retry_after_secs) = retry_after {
-            tracing::warn!(retry_after_secs, "login rate-limited");
-            self.metrics.rate_limited_login();
-            return Err(AppError::RateLimited { retry_after_secs });
-        }
+        let attempt = match admission {
+            Admission::Admitted(attempt) => attempt,
+            Admission::Refused(recent) => {
+                let limits = &self.policy.login_throttle;
+                let retry_after_secs = [
+                    retry_after(&recent.for_email, limits.max_failures_per_email, window, at),
+                    retry_after(
+                        &recent.for_client,
+                        limits.max_failures_per_client,
+                        window,
+                        at,
+                    ),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(1);
+                tracing::warn!(retry_after_secs, "login rate-limited");
+                self.metrics.rate_limited_login();
+                return Err(AppError::RateLimited { retry_after_secs });
+            }
+        };
 
         let stored_hash = customer.as_ref().and_then(|c| c.password_hash.clone());
-        let verified = self.hasher.verify(&password, stored_hash).await?;
+        let verified = match self.hasher.verify(&password, stored_hash).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                // Not checked (too much password work queued): not a failure either.
+                self.forget_attempt(attempt).await;
+                return Err(error);
+            }
+        };
         match customer.filter(|_| verified) {
             Some(customer) => {
+                self.forget_attempt(attempt).await;
                 let issued = self
                     .tokens
                     .issue_customer(customer.id, customer.token_version)?;
@@ -92,14 +105,21 @@ impl CustomerService {
                 })
             }
             None => {
-                self.with_store(move |store| {
-                    store.record_login_failure(&email_key, client, at, at - window)
-                })
-                .await?;
                 tracing::info!("login failed");
                 self.metrics.failed_login();
                 Err(AppError::Unauthenticated(unauthenticated::BAD_CREDENTIALS))
             }
+        }
+    }
+
+    /// Un-counts an attempt that was not a failure. If that cannot be done, the attempt
+    /// stays counted until it leaves the window: the safe side.
+    async fn forget_attempt(&self, attempt: AttemptId) {
+        if let Err(error) = self
+            .with_store(move |store| store.forget_login_attempt(attempt))
+            .await
+        {
+            error.log();
         }
     }
 }

@@ -1,16 +1,12 @@
 //! Spawning the app per test, its own database per test, and a small GraphQL client.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use customer_api::{
-    auth::TokenKeys,
-    config::{GraphqlSettings, HttpSettings, Settings, Storage},
-    db::{Backend as Store, PoolSettings},
-    service::{LoginThrottle, Policy},
-    startup::Application,
+    auth::TokenKeys, cli::ServeArgs, config::Settings, db::Backend as Store, startup::Application,
 };
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
-use secrecy::{SecretSlice, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
@@ -98,45 +94,27 @@ pub struct TestApp {
     pg: Option<Arc<PgTestDb>>,
 }
 
-/// The settings a test starts from; `spawn_with` lets a test change them.
+/// The settings a test starts from: the server's own defaults (environment variables
+/// ignored), with a known secret, a free port, cheap bcrypt and a small pool; `spawn_with`
+/// lets a test change them.
 pub fn test_settings() -> Settings {
-    Settings {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        workers: Some(2),
-        storage: Storage {
-            backend: Store::Sqlite {
-                path: PathBuf::new(),
-            },
-            pool: PoolSettings {
-                max_size: 4,
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(5),
-            },
-        },
-        jwt_secret: SecretSlice::from(SECRET.to_vec()),
-        jwt_issuer: "customer-api".to_owned(),
-        token_ttl: Duration::from_secs(3600),
-        bcrypt_cost: 4,
-        policy: Policy {
-            allow_signup: true,
-            login_throttle: LoginThrottle {
-                max_failures_per_email: 5,
-                max_failures_per_client: 100,
-                window: Duration::from_secs(15 * 60),
-            },
-        },
-        http: HttpSettings {
-            max_body_bytes: 64 * 1024,
-            cors_allowed_origins: Vec::new(),
-            shutdown_timeout: Duration::from_secs(5),
-        },
-        graphql: GraphqlSettings {
-            max_depth: 10,
-            max_complexity: 250,
-            max_batch_size: 0,
-            introspection: true,
-        },
-    }
+    use clap::{Args, FromArgMatches};
+    let command = ServeArgs::augment_args(clap::Command::new("customer-api"))
+        .mut_args(|arg| arg.env(clap::builder::Resettable::Reset));
+    let matches = command
+        .try_get_matches_from([
+            "customer-api",
+            "--bind=127.0.0.1:0",
+            "--workers=2",
+            "--bcrypt-cost=4",
+            "--db-pool-size=4",
+            "--db-connect-timeout=5s",
+            "--shutdown-timeout=5s",
+            &format!("--jwt-secret={}", std::str::from_utf8(SECRET).unwrap()),
+        ])
+        .expect("test flags parse");
+    let args = ServeArgs::from_arg_matches(&matches).expect("test flags parse");
+    Settings::from_args(args).expect("test settings are valid")
 }
 
 impl TestApp {

@@ -32,7 +32,7 @@ async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
 }
 
 async fn bodies_over_the_limit_get_413(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.http.max_body_bytes = 4096).await;
+    let app = TestApp::spawn_with(backend, |s| s.limits.max_body_bytes = 4096).await;
     let padded = |len: usize| {
         let query = format!("{{ me {{ name }} }}{}", " ".repeat(len));
         json!({ "query": query }).to_string()
@@ -46,7 +46,7 @@ async fn bodies_over_the_limit_get_413(backend: Backend) {
 }
 
 async fn deep_queries_are_refused_before_execution(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.graphql.max_depth = 4).await;
+    let app = TestApp::spawn_with(backend, |s| s.limits.bounds.max_depth = 4).await;
     let (_, token) = app.customer_with_token("deep@example.io").await;
     let shallow = "{ me { address { city } } }";
     ok(&app.graphql(Some(&token), shallow, json!({})).await, "me");
@@ -100,7 +100,7 @@ async fn batches_are_off_by_default_and_bounded_when_on(backend: Backend) {
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
-    let app = TestApp::spawn_with(backend, |s| s.graphql.max_batch_size = 2).await;
+    let app = TestApp::spawn_with(backend, |s| s.limits.max_batch_size = 2).await;
     let (status, body) = post_raw(&app, two).await;
     assert_eq!(status, 200);
     let answers = body.as_array().expect("one answer per operation");
@@ -114,7 +114,7 @@ async fn batches_are_off_by_default_and_bounded_when_on(backend: Backend) {
 }
 
 async fn introspection_and_graphiql_can_be_switched_off(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.graphql.introspection = false).await;
+    let app = TestApp::spawn_with(backend, |s| s.introspection = false).await;
     let body = app
         .graphql(None, "{ __schema { types { name } } }", json!({}))
         .await;

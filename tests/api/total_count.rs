@@ -8,7 +8,7 @@ use std::sync::{
 
 use customer_api::{
     auth::{Caller, PasswordHasher, TokenKeys},
-    db::{self, CustomerFilter, CustomerRecord, FailureWindow, Position, RecentFailures, Store},
+    db::{self, CustomerFilter, CustomerRecord, Position, Store},
     domain::CustomerId,
     error::AppError,
     graphql,
@@ -67,21 +67,14 @@ impl Store for CountingStore {
     ) -> Result<(), AppError> {
         self.inner.delete_customer(id, check)
     }
-    fn recent_login_failures(
+    fn admit_login_attempt(
         &self,
-        window: &FailureWindow<'_>,
-    ) -> Result<RecentFailures, AppError> {
-        self.inner.recent_login_failures(window)
+        window: &db::AttemptWindow<'_>,
+    ) -> Result<db::Admission, AppError> {
+        self.inner.admit_login_attempt(window)
     }
-    fn record_login_failure(
-        &self,
-        email_key: &str,
-        client: Option<std::net::IpAddr>,
-        at: chrono::DateTime<chrono::Utc>,
-        forget_before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), AppError> {
-        self.inner
-            .record_login_failure(email_key, client, at, forget_before)
+    fn forget_login_attempt(&self, attempt: db::AttemptId) -> Result<(), AppError> {
+        self.inner.forget_login_attempt(attempt)
     }
 }
 
@@ -99,13 +92,13 @@ async fn total_count_is_computed_only_when_selected() {
     let secret = SecretSlice::from(SECRET.to_vec());
     let service = CustomerService::new(
         store.clone(),
-        PasswordHasher::new(4).unwrap(),
+        PasswordHasher::new(4, 8).unwrap(),
         Arc::new(TokenKeys::new(&secret, "customer-api", settings.token_ttl)),
         CursorCodec::new(&secret),
         settings.policy.clone(),
         Arc::new(Metrics::default()),
     );
-    let schema = graphql::build_schema(Arc::new(service), &settings.graphql);
+    let schema = graphql::build_schema(Arc::new(service), true);
     let run = |query: &'static str| {
         let schema = schema.clone();
         async move {

@@ -1,8 +1,6 @@
 //! The PostgreSQL store: native uuid, timestamptz, jsonb and inet columns; row locks
 //! (`SELECT … FOR UPDATE`) serialise concurrent updates of one customer.
 
-use std::net::IpAddr;
-
 use chrono::{DateTime, Utc};
 use diesel::{
     expression::BoxableExpression,
@@ -16,12 +14,13 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    contains_pattern, lower, pool::Pool, run_migrations, CustomerFilter, CustomerRecord,
-    FailureWindow, PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
+    contains_pattern, lower, pool::Pool, run_migrations, Admission, AttemptId, AttemptWindow,
+    CustomerFilter, CustomerRecord, PoolSettings, PoolState, Position, RecentFailures, Store,
+    UpdateDecision,
 };
 use crate::{
     auth::PasswordHash,
-    domain::{Address, CustomerId},
+    domain::{Address, ClientNetwork, CustomerId},
     error::AppError,
 };
 
@@ -114,8 +113,21 @@ fn row_id(id: CustomerId) -> Uuid {
     id.as_uuid()
 }
 
-fn client_value(ip: IpAddr) -> IpNet {
-    IpNet::from(ip)
+fn client_value(client: ClientNetwork) -> IpNet {
+    client.as_net()
+}
+
+/// Transaction-scoped advisory locks on the email key and the client network, always in that
+/// order: parallel attempts for one of them are counted and recorded one after the other.
+fn lock_attempts(conn: &mut PgConnection, window: &AttemptWindow<'_>) -> Result<(), AppError> {
+    use diesel::sql_types::{Nullable, Text};
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))",
+    )
+    .bind::<Text, _>(window.email_key)
+    .bind::<Nullable<Text>, _>(window.client.map(|client| client.to_string()))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// ILIKE, which the trigram indexes on name and email serve.

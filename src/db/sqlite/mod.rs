@@ -1,7 +1,7 @@
 //! The embedded SQLite store, for running with nothing installed: one file in the data folder,
 //! WAL journal, and `BEGIN IMMEDIATE` transactions to serialise writers.
 
-use std::{net::IpAddr, path::Path};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -17,10 +17,15 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use super::{
     contains_pattern, lower,
     pool::{Pool, Tracked},
-    run_migrations, CustomerFilter, CustomerRecord, FailureWindow, PoolSettings, PoolState,
-    Position, RecentFailures, Store, UpdateDecision,
+    run_migrations, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
+    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
 };
-use crate::{auth::PasswordHash, domain::CustomerId, error::AppError};
+use crate::{
+    auth::PasswordHash,
+    domain::{ClientNetwork, CustomerId},
+    error::AppError,
+    private_files,
+};
 
 mod schema;
 use schema::customers;
@@ -113,11 +118,11 @@ impl CustomizeConnection<Tracked<SqliteConnection>, diesel::r2d2::Error> for Pra
 
 impl SqliteStore {
     pub fn open(path: &Path, settings: &PoolSettings) -> anyhow::Result<Self> {
+        // Personal data and password hashes: the owner's alone.
         if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder).map_err(|e| {
-                anyhow::anyhow!("cannot create the data folder {}: {e}", folder.display())
-            })?;
+            private_files::ensure_folder(folder)?;
         }
+        private_files::ensure_file(path)?;
         let pool = Pool::open(
             &path.to_string_lossy(),
             settings,
@@ -135,8 +140,16 @@ fn row_id(id: CustomerId) -> String {
     id.to_string()
 }
 
-fn client_value(ip: IpAddr) -> String {
-    ip.to_string()
+fn client_value(client: ClientNetwork) -> String {
+    client.to_string()
+}
+
+/// Admissions run in `BEGIN IMMEDIATE` transactions, which SQLite already serialises.
+fn lock_attempts(
+    _conn: &mut SqliteConnection,
+    _window: &AttemptWindow<'_>,
+) -> Result<(), AppError> {
+    Ok(())
 }
 
 /// SQLite's LIKE ignores ASCII case; there is no index for it, and a scan is fine here.

@@ -16,7 +16,7 @@ diesel::table! {
 
 diesel::table! {
     login_failures (id) {
-        id -> Integer,
+        id -> BigInt,
         email_key -> Text,
         client_addr -> Nullable<Text>,
         failed_at -> TimestamptzSqlite,

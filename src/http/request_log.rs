@@ -13,19 +13,12 @@ use actix_web::{
 };
 use tracing::Instrument;
 
-use crate::{metrics::RequestLabels, routes::AppState};
+use crate::{
+    graphql::Outcome,
+    metrics::{Metrics, RequestLabels},
+};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// What a GraphQL request was and how it ended, left in the response's extensions by the
-/// handler for this middleware to log and count.
-#[derive(Debug, Clone)]
-pub struct GraphqlOutcome {
-    /// The root field of the operation (a schema name, never a client-chosen one).
-    pub operation: String,
-    /// `ok`, or the code of the first error.
-    pub outcome: String,
-}
 
 /// A client's request id is kept if it is short, visible ASCII; otherwise one is made.
 fn request_id(request: &ServiceRequest) -> String {
@@ -48,27 +41,33 @@ pub async fn log_request(
         method = %request.method(),
         path = %request.path(),
     );
-    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let graphql = response
-        .response()
-        .extensions()
-        .get::<GraphqlOutcome>()
-        .cloned();
+    // The GraphQL handlers leave the request's typed outcome in the response.
+    let graphql = response.response().extensions().get::<Outcome>().copied();
     let status = response.status().as_u16();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     match graphql {
-        Some(GraphqlOutcome { operation, outcome }) => {
-            tracing::info!(parent: &span, status, duration_ms, %operation, %outcome, "graphql request");
-            if let Some(state) = state {
-                state
-                    .metrics
-                    .observe_request(RequestLabels { operation, outcome }, elapsed.as_secs_f64());
+        Some(outcome) => {
+            let labels = RequestLabels {
+                operation: outcome.operation_label(),
+                outcome: outcome.outcome_label(),
+            };
+            tracing::info!(
+                parent: &span,
+                status,
+                duration_ms,
+                operation = labels.operation,
+                outcome = labels.outcome,
+                "graphql request"
+            );
+            if let Some(metrics) = metrics {
+                metrics.observe_request(labels, elapsed.as_secs_f64());
             }
         }
         None => tracing::debug!(parent: &span, status, duration_ms, "request"),
