@@ -208,29 +208,32 @@ fn root_field(
     document: &ExecutableDocument,
     operation: &Positioned<OperationDefinition>,
 ) -> Option<&'static str> {
-    let name = first_field(document, &operation.node.selection_set, 0)?;
+    let name = first_field(document, &operation.node.selection_set, &mut HashSet::new())?;
     root_fields()[kind_index(operation.node.ty)]
         .get(name.as_str())
         .copied()
 }
 
+/// The first field of `set`, looking into each fragment once at most: the document has not
+/// been analysed yet, and may be built to make a naive search exponential.
 fn first_field<'a>(
     document: &'a ExecutableDocument,
     set: &'a Positioned<SelectionSet>,
-    hops: usize,
+    searched: &mut HashSet<&'a str>,
 ) -> Option<&'a async_graphql::Name> {
-    if hops > analysis::MAX_NESTING {
-        return None;
-    }
     set.node.items.iter().find_map(|item| match &item.node {
         Selection::Field(field) => Some(&field.node.name.node),
         Selection::InlineFragment(fragment) => {
-            first_field(document, &fragment.node.selection_set, hops + 1)
+            first_field(document, &fragment.node.selection_set, searched)
         }
-        Selection::FragmentSpread(spread) => document
-            .fragments
-            .get(&spread.node.fragment_name.node)
-            .and_then(|fragment| first_field(document, &fragment.node.selection_set, hops + 1)),
+        Selection::FragmentSpread(spread) => {
+            let name = &spread.node.fragment_name.node;
+            if !searched.insert(name.as_str()) {
+                return None;
+            }
+            let fragment = document.fragments.get(name)?;
+            first_field(document, &fragment.node.selection_set, searched)
+        }
     })
 }
 

@@ -171,12 +171,6 @@ async fn a_fresh_start_serves_with_a_generated_secret_and_sqlite() {
     assert!(data.path().join("customers.sqlite3").exists());
     let secret = data.path().join("jwt-secret");
     assert!(std::fs::read(&secret).unwrap().len() >= 32);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the secret is readable by its owner only");
-    }
 
     let output = run(customer_api()
         .env("DATA_DIR", data.path())
@@ -328,23 +322,125 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 
 const PASSWORD_FOR_SIGNALS: &str = "a password to hash slowly";
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[actix_web::test]
+async fn the_data_folder_and_its_files_are_the_owners_alone() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let (_server, base) = Server::start(
+        customer_api()
+            .env("DATA_DIR", &data)
+            .env("BCRYPT_COST", "4")
+            .stderr(Stdio::null()),
+    )
+    .await;
+    // A write, so that SQLite has made its WAL and shared-memory files.
+    let input = json!({ "name": "Private", "email": "private@example.io", "password": PASSWORD_FOR_SIGNALS });
+    let body = post(&base, None, SIGN_UP, json!({ "input": input })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    for file in [
+        "customers.sqlite3",
+        "customers.sqlite3-wal",
+        "customers.sqlite3-shm",
+        "jwt-secret",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+}
+
 #[test]
-fn an_unreachable_database_is_retried_then_reported() {
-    let output = run(customer_api()
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
-        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
-        .env("DB_CONNECT_TIMEOUT", "2s")
-        .env("DB_POOL_TIMEOUT", "300ms")
-        .arg("serve"));
+fn a_secret_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let secret = data.path().join("secret");
+    std::fs::write(&secret, std::str::from_utf8(SECRET).unwrap()).unwrap();
+    for shared in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(shared)).unwrap();
+        let output = run(customer_api()
+            .env("DATA_DIR", data.path())
+            .env("JWT_SECRET_FILE", &secret)
+            .arg("serve"));
+        assert!(!output.status.success(), "mode {shared:o} was accepted");
+        let last = stderr(&output).lines().last().unwrap().to_owned();
+        assert!(
+            last.contains("JWT_SECRET_FILE") && last.contains("chmod 600"),
+            "{last}"
+        );
+    }
+    // The generated secret is checked the same way.
+    std::fs::write(data.path().join("jwt-secret"), "x".repeat(64)).unwrap();
+    std::fs::set_permissions(
+        data.path().join("jwt-secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let output = run(customer_api().env("DATA_DIR", data.path()).arg("serve"));
     assert!(!output.status.success());
-    let stderr = stderr(&output);
-    assert!(
-        stderr.contains("cannot reach PostgreSQL (DATABASE_URL) yet"),
-        "retried: {stderr}"
-    );
-    let last = stderr.lines().last().unwrap();
-    assert!(
-        last.contains("cannot connect to PostgreSQL (DATABASE_URL) within 2s"),
-        "{last}"
-    );
+    assert!(stderr(&output).contains("chmod 600"), "{}", stderr(&output));
+}
+
+/// Stuck work does not keep the process alive past the grace period: neither a request
+/// waiting on a database lock, nor a worker thread spinning on a document that only an
+/// operator's absurd MAX_QUERY_NODES and MAX_QUERY_COMPLEXITY let through to async-graphql's
+/// exponential checks.
+#[actix_web::test]
+async fn sigterm_ends_the_process_after_the_grace_period_even_with_stuck_work() {
+    use diesel::{connection::SimpleConnection, Connection};
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("customers.sqlite3");
+    let command = || {
+        let mut command = customer_api();
+        command
+            .env("DATA_DIR", data.path())
+            .env("BCRYPT_COST", "4")
+            .env("SHUTDOWN_TIMEOUT", "1s")
+            .env("REQUEST_TIMEOUT", "60s")
+            .env("MAX_QUERY_NODES", "1000000000000")
+            .env("MAX_QUERY_COMPLEXITY", "1000000000000")
+            .stderr(Stdio::null());
+        command
+    };
+    let input =
+        json!({ "name": "Stuck", "email": "stuck@example.io", "password": PASSWORD_FOR_SIGNALS });
+    let waiting_on_a_lock = json!({ "query": SIGN_UP, "variables": { "input": input } });
+    let mut bomb = String::from("{ ...F0 }");
+    for level in 0..31 {
+        bomb.push_str(&format!(
+            " fragment F{level} on Query {{ ...F{n} ...F{n} }}",
+            n = level + 1
+        ));
+    }
+    bomb.push_str(" fragment F31 on Query { __typename }");
+    let spinning = json!({ "query": bomb });
+
+    for (stuck_request, expected_exit) in [(waiting_on_a_lock, 0), (spinning, 1)] {
+        let (mut server, base) = Server::start(&mut command()).await;
+        let mut lock = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        lock.batch_execute("BEGIN IMMEDIATE;").unwrap();
+        let stuck = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish()
+            .post(format!("{base}/graphql"))
+            .send_json(&stuck_request);
+        let signal = async {
+            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+            server.terminate();
+            let signalled = std::time::Instant::now();
+            let status = server.exit_status(Duration::from_secs(20)).await;
+            (status, signalled.elapsed())
+        };
+        // The stuck request's connection is cut when the process exits.
+        let ((status, took), _) = tokio::join!(signal, stuck);
+        assert!(
+            took < Duration::from_secs(6),
+            "exited {took:?} after SIGTERM"
+        );
+        assert_eq!(status.code(), Some(expected_exit), "{stuck_request}");
+        drop(lock);
+    }
 }

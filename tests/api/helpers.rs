@@ -86,6 +86,8 @@ fn with_database(url: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// Where /metrics is served when the test gave it an address of its own.
+    pub metrics_address: Option<String>,
     pub backend: Backend,
     client: awc::Client,
     keys: TokenKeys,
@@ -165,9 +167,13 @@ impl TestApp {
             .await
             .expect("the app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             address,
+            metrics_address,
             backend,
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -287,10 +293,75 @@ impl TestApp {
         .unwrap();
     }
 
+    /// Holds the database's lock on customer `id` (PostgreSQL: its row; SQLite: the write
+    /// lock) until the returned connection is dropped, so that a write to it waits.
+    pub fn hold_write_lock(&self, id: &str) -> HeldLock {
+        use diesel::connection::SimpleConnection;
+        match &self.pg {
+            Some(db) => {
+                let mut conn = PgConnection::establish(&db.url).unwrap();
+                conn.batch_execute(&format!(
+                    "BEGIN; SELECT id FROM customers WHERE id = '{id}' FOR UPDATE;"
+                ))
+                .unwrap();
+                HeldLock {
+                    _connection: Box::new(conn),
+                }
+            }
+            None => {
+                let mut conn = SqliteConnection::establish(&self.sqlite_path()).unwrap();
+                conn.batch_execute("BEGIN IMMEDIATE;").unwrap();
+                HeldLock {
+                    _connection: Box::new(conn),
+                }
+            }
+        }
+    }
+
     fn sqlite_path(&self) -> String {
         let path = self.data_dir.path().join("customers.sqlite3");
         path.to_str().unwrap().to_owned()
     }
+}
+
+/// An open transaction holding a lock; dropping it closes the connection, which rolls back.
+pub struct HeldLock {
+    _connection: Box<dyn std::any::Any>,
+}
+
+/// Sends a raw POST to /graphql: (status, headers, JSON body or null).
+pub async fn post_raw(
+    app: &TestApp,
+    headers: &[(&str, &str)],
+    body: impl Into<String>,
+) -> (u16, awc::http::header::HeaderMap, Value) {
+    let mut request = app.client().post(format!("{}/graphql", app.address));
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    let mut response = request.send_body(body.into()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response
+        .json::<Value>()
+        .limit(1 << 20)
+        .await
+        .unwrap_or(Value::Null);
+    assert_every_error_has_a_code(&body);
+    (status, response.headers().clone(), body)
+}
+
+/// GETs a path and returns (status, body text).
+pub async fn get_text(base: &str, path: &str) -> (u16, String) {
+    let mut response = awc::Client::default()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap();
+    let body = response.body().limit(16 << 20).await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 pub const CREATE: &str = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { \

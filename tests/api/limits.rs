@@ -13,21 +13,8 @@ on_both_backends!(
     graphiql_introspection_fits_the_default_limits,
 );
 
-async fn post_raw(app: &TestApp, body: String) -> (u16, Value) {
-    let mut response = app
-        .client()
-        .post(format!("{}/graphql", app.address))
-        .insert_header(("content-type", "application/json"))
-        .send_body(body)
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response
-        .json::<Value>()
-        .limit(1 << 20)
-        .await
-        .unwrap_or(Value::Null);
-    assert_every_error_has_a_code(&body);
+async fn post_json(app: &TestApp, body: String) -> (u16, Value) {
+    let (status, _, body) = post_raw(app, &[("content-type", "application/json")], body).await;
     (status, body)
 }
 
@@ -37,10 +24,10 @@ async fn bodies_over_the_limit_get_413(backend: Backend) {
         let query = format!("{{ me {{ name }} }}{}", " ".repeat(len));
         json!({ "query": query }).to_string()
     };
-    let (status, body) = post_raw(&app, padded(3000)).await;
+    let (status, body) = post_json(&app, padded(3000)).await;
     assert_eq!(status, 200);
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "parsed and executed");
-    let (status, body) = post_raw(&app, padded(5000)).await;
+    let (status, body) = post_json(&app, padded(5000)).await;
     assert_eq!(status, 413);
     assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
 }
@@ -74,7 +61,7 @@ async fn aliased_logins_are_refused_by_complexity_before_any_bcrypt(backend: Bac
         .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert_eq!(app.count_rows("login_failures"), 0, "no login ran");
-    let metrics = get_text(&app, "/metrics").await;
+    let (_, metrics) = get_text(&app.address, "/metrics").await;
     assert!(
         metrics.contains("customer_api_failed_logins_total 0"),
         "{metrics}"
@@ -83,32 +70,22 @@ async fn aliased_logins_are_refused_by_complexity_before_any_bcrypt(backend: Bac
     app.login("target@example.io", PASSWORD).await;
 }
 
-async fn get_text(app: &TestApp, path: &str) -> String {
-    let mut response = app
-        .client()
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
-    String::from_utf8(response.body().await.unwrap().to_vec()).unwrap()
-}
-
 async fn batches_are_off_by_default_and_bounded_when_on(backend: Backend) {
     let two = json!([{ "query": "{ me { name } }" }, { "query": "{ __typename }" }]).to_string();
     let app = TestApp::spawn(backend).await;
-    let (status, body) = post_raw(&app, two.clone()).await;
+    let (status, body) = post_json(&app, two.clone()).await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
     let app = TestApp::spawn_with(backend, |s| s.limits.max_batch_size = 2).await;
-    let (status, body) = post_raw(&app, two).await;
+    let (status, body) = post_json(&app, two).await;
     assert_eq!(status, 200);
     let answers = body.as_array().expect("one answer per operation");
     assert_eq!(answers.len(), 2);
     assert_eq!(error_code(&answers[0]), "UNAUTHENTICATED");
     assert_eq!(answers[1]["data"]["__typename"], "Query");
     let three = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }]);
-    let (status, body) = post_raw(&app, three.to_string()).await;
+    let (status, body) = post_json(&app, three.to_string()).await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }

@@ -25,6 +25,7 @@ macro_rules! on_both_backends {
 
 mod access;
 mod cli;
+mod hostile;
 mod http;
 mod limits;
 mod listing;
