@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_QUERY_NODES", default_value_t = 1000)]
     pub max_query_nodes: usize,
 
+    /// Most tokens (names, punctuation, values) a query's text may hold; checked before it
+    /// is parsed.
+    #[arg(long, env = "MAX_QUERY_TOKENS", default_value_t = 2000)]
+    pub max_query_tokens: usize,
+
     /// Most operations in one batched request (a JSON array); 0 turns batching off.
     #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 0)]
     pub max_batch_size: usize,

@@ -116,6 +116,7 @@ impl Settings {
                     max_depth: args.max_query_depth,
                     max_complexity: args.max_query_complexity,
                     max_nodes: args.max_query_nodes,
+                    max_tokens: args.max_query_tokens,
                 },
                 max_batch_size: args.max_batch_size,
             },

@@ -25,6 +25,8 @@ pub struct Bounds {
     /// Most fields, fragment spreads, inline fragments, arguments and directives, counted
     /// after expanding every fragment where it is spread, over all definitions together.
     pub max_nodes: usize,
+    /// Most tokens in the query text (names, punctuation, values), counted before parsing.
+    pub max_tokens: usize,
 }
 
 /// Deepest nesting of selection sets and fragment spreads, the same rule as async-graphql's
@@ -55,50 +57,69 @@ pub struct Measure {
     pub nodes: usize,
 }
 
-/// Refuses text whose brackets nest deeper than [`MAX_NESTING`] levels beyond the deepest a
-/// valid document within the limits needs, before the parser (which recurses once per level)
-/// sees it. One pass over the bytes; strings and comments are skipped.
-pub fn check_nesting(query: &str) -> Result<(), String> {
+/// Refuses query text with more tokens than `max_tokens`, or brackets nested deeper than a
+/// valid document within the bounds needs, before the parser sees it: parsing costs about a
+/// microsecond per token, and the parser recurses once per bracket. One pass over the bytes.
+pub fn check_text(query: &str, max_tokens: usize) -> Result<(), String> {
     // Selection sets, argument lists and list or object values each add a level.
-    let limit = 2 * MAX_NESTING;
+    let max_brackets = 2 * MAX_NESTING;
     let bytes = query.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
+    let (mut tokens, mut depth, mut i) = (0usize, 0usize, 0usize);
+    let run = |mut i: usize, keep: fn(u8) -> bool| {
+        while i < bytes.len() && keep(bytes[i]) {
+            i += 1;
+        }
+        i
+    };
     while i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
+        let byte = bytes[i];
+        i = match byte {
+            // Whitespace, commas and comments are not tokens.
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => i + 1,
+            b'#' => run(i, |b| b != b'\n'),
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                let mut end = i + 3;
+                while end < bytes.len() && !bytes[end..].starts_with(b"\"\"\"") {
+                    end += if bytes[end..].starts_with(b"\\\"\"\"") {
                         4
                     } else {
                         1
                     };
                 }
-                i += 2;
+                end + 3
             }
             b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                let mut end = i + 1;
+                while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
                 }
+                end + 1
             }
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => run(i + 1, |b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-')
+            }),
+            b'.' => run(i, |b| b == b'.'),
             b'{' | b'[' | b'(' => {
                 depth += 1;
-                if depth > limit {
+                if depth > max_brackets {
                     return Err(format!(
-                        "the document nests brackets more than {limit} levels deep"
+                        "the document nests brackets more than {max_brackets} levels deep"
                     ));
                 }
+                i + 1
             }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i + 1
+            }
+            _ => i + 1,
+        };
+        if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b',' | b'#') {
+            tokens += 1;
+            if tokens > max_tokens {
+                return Err(format!("the document has more than {max_tokens} tokens"));
+            }
         }
-        i += 1;
     }
     Ok(())
 }
@@ -278,6 +299,7 @@ mod tests {
             max_depth: 10,
             max_complexity: 250,
             max_nodes: 2000,
+            max_tokens: 2000,
         }
     }
 
@@ -345,7 +367,7 @@ mod tests {
             .contains("unknown fragment"));
         let deep = format!("{}{}", "{ a ".repeat(40), "}".repeat(40));
         assert!(
-            check_nesting(&deep).is_ok(),
+            check_text(&deep, 2000).is_ok(),
             "40 levels is below the bracket limit"
         );
         let parsed = async_graphql::parser::parse_query(&deep).unwrap();
@@ -354,12 +376,33 @@ mod tests {
             "but too deep for selections"
         );
         let brackets = format!("{{ a(b: {}) }}", "[".repeat(100));
-        assert!(check_nesting(&brackets).is_err());
+        assert!(check_text(&brackets, 2000).is_err());
         let in_string = format!("{{ a(b: \"{}\") }}", "[".repeat(100));
         assert!(
-            check_nesting(&in_string).is_ok(),
+            check_text(&in_string, 2000).is_ok(),
             "brackets in strings do not count"
         );
+    }
+
+    #[test]
+    fn tokens_are_counted_as_the_parser_sees_them() {
+        let count = |query: &str| {
+            (0..100)
+                .find(|max| check_text(query, *max).is_ok())
+                .unwrap()
+        };
+        assert_eq!(count("{ me { name } }"), 6);
+        assert_eq!(count("query($a: [Int!] = [1, -2.5e3]) { f(a: $a) }"), 24);
+        assert_eq!(
+            count("{ ...F } # a comment { { {\nfragment F on Q { a }"),
+            11
+        );
+        assert_eq!(
+            count(r#"{ f(s: "a \"quoted\" { string", b: """block { """) }"#),
+            11
+        );
+        let flat = format!("{{ {} }}", "a ".repeat(3000));
+        assert!(check_text(&flat, 2000).unwrap_err().contains("2000 tokens"));
     }
 
     #[test]

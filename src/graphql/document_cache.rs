@@ -38,16 +38,17 @@ impl DocumentCache {
         }
     }
 
-    /// Gives `request` its parsed document: from the cache, or parsed now (after the bracket
-    /// nesting check, which keeps the recursive parser's stack bounded) and remembered. The
-    /// error is the message of a document that does not parse.
-    pub fn prepare(&self, request: &mut Request) -> Result<(), String> {
+    /// Gives `request` its parsed document: from the cache, or parsed now (after the text's
+    /// token count and bracket nesting are checked, which bound the parser's time and stack)
+    /// and remembered. The error is the message of a document that is refused or does not
+    /// parse.
+    pub fn prepare(&self, request: &mut Request, max_tokens: usize) -> Result<(), String> {
         let cached = self.lock().documents.get(request.query.as_str()).cloned();
         if let Some(document) = cached {
             request.set_parsed_query(document);
             return Ok(());
         }
-        analysis::check_nesting(&request.query)?;
+        analysis::check_text(&request.query, max_tokens)?;
         let document =
             async_graphql::parser::parse_query(&request.query).map_err(|e| e.to_string())?;
         if request.query.len() <= MAX_CACHED_QUERY_BYTES {
@@ -90,14 +91,16 @@ mod tests {
     #[test]
     fn remembers_parsed_queries_and_skips_bad_or_long_ones() {
         let cache = cache(2);
-        cache.prepare(&mut Request::new("{ me { name } }")).unwrap();
+        cache
+            .prepare(&mut Request::new("{ me { name } }"), 100)
+            .unwrap();
         assert_eq!(cache.lock().documents.len(), 1);
         let mut again = Request::new("{ me { name } }");
-        cache.prepare(&mut again).unwrap();
+        cache.prepare(&mut again, 100).unwrap();
         assert!(again.parsed_query().is_ok());
-        assert!(cache.prepare(&mut Request::new("{ me { ")).is_err());
+        assert!(cache.prepare(&mut Request::new("{ me { "), 100).is_err());
         let long = format!("{{ me {{ name }} }}{}", " ".repeat(5000));
-        cache.prepare(&mut Request::new(long)).unwrap();
+        cache.prepare(&mut Request::new(long), 100).unwrap();
         assert_eq!(cache.lock().documents.len(), 1);
     }
 
@@ -106,7 +109,7 @@ mod tests {
         let cache = cache(10_000);
         for n in 0..200 {
             let query = format!("{{ me{n} {{ name }} }}{}", " ".repeat(4000));
-            cache.prepare(&mut Request::new(query)).unwrap();
+            cache.prepare(&mut Request::new(query), 100).unwrap();
         }
         let cached = cache.lock();
         assert!(cached.bytes <= MAX_CACHED_TOTAL_BYTES);
@@ -119,7 +122,9 @@ mod tests {
     #[test]
     fn deep_brackets_are_refused_before_parsing() {
         let deep = format!("{{ a(b: {}) }}", "[".repeat(30_000));
-        let refused = cache(2).prepare(&mut Request::new(deep)).unwrap_err();
+        let refused = cache(2)
+            .prepare(&mut Request::new(deep), 100_000)
+            .unwrap_err();
         assert!(refused.contains("nests"), "{refused}");
     }
 }

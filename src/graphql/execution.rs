@@ -114,7 +114,7 @@ impl Engine {
         mut request: Request,
         deadline: Instant,
     ) -> (Response, Outcome) {
-        if let Err(error) = self.documents.prepare(&mut request) {
+        if let Err(error) = self.documents.prepare(&mut request, self.bounds.max_tokens) {
             let response = Response::from_errors(vec![ErrorCode::GraphqlParseFailed.error(error)]);
             return (response, Outcome::refused(ErrorCode::GraphqlParseFailed));
         }

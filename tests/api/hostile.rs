@@ -469,3 +469,23 @@ async fn a_trickled_body_is_cut_off() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[actix_web::test]
+async fn documents_over_the_token_limit_or_bracket_depth_are_refused_unparsed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.limits.bounds.max_tokens = 100).await;
+    let fields = |n: usize| format!("{{ {} }}", "__typename ".repeat(n));
+    ok(
+        &app.graphql(None, &fields(98), json!({})).await,
+        "__typename",
+    );
+    let body = app.graphql(None, &fields(99), json!({})).await;
+    assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED", "{body}");
+    assert!(message(&body).contains("100 tokens"), "{body}");
+    // 30,000 nested brackets would overflow the recursive parser's stack.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let deep = format!("{{ me(x: {}) {{ name }} }}", "[".repeat(30_000));
+    let body = app.graphql(None, &deep, json!({})).await;
+    assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED", "{body}");
+    let (status, _) = get_text(&app.address, "/healthz").await;
+    assert_eq!(status, 200);
+}
