@@ -381,7 +381,8 @@ async fn a_request_past_its_deadline_gets_service_unavailable(backend: Backend) 
 }
 
 /// Sign-ups hash at a high cost with room for two hashes; a login and a read sent while the
-/// flood runs still answer, before it ends, and a taken email is refused without hashing.
+/// flood runs still answer, before it ends; a taken email and a revoked token are refused
+/// without hashing (else they would be refused as busy).
 async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
         s.bcrypt_cost = 14;
@@ -395,6 +396,17 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
     app.execute_sql(&format!(
         "UPDATE customers SET password_hash = '{cheap_hash}' WHERE id = '{id}'"
     ));
+    // A customer whose token a password change (by an admin) revoked.
+    let revoked_id = app
+        .create_customer("Revoked", "revoked@example.io", None)
+        .await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET password_hash = '{cheap_hash}' WHERE id = '{revoked_id}'"
+    ));
+    let revoked = app.login("revoked@example.io", PASSWORD).await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET token_version = token_version + 1 WHERE id = '{revoked_id}'"
+    ));
     let signup = |n: usize| {
         let input = json!({ "name": "Flood", "email": format!("flood{n}@example.io"), "password": PASSWORD });
         app.graphql(None, CREATE, json!({ "input": input }))
@@ -407,9 +419,13 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
         let taken = app.graphql(None, CREATE, json!({ "input": taken })).await;
         let login = app.try_login("regular@example.io", PASSWORD).await;
         let read = app.read(&id).await;
-        (taken, login, read, std::time::Instant::now())
+        let input = json!({ "customerId": revoked_id, "password": "a new password" });
+        let change = app
+            .graphql(Some(&revoked), UPDATE, json!({ "input": input }))
+            .await;
+        (taken, login, read, change, std::time::Instant::now())
     };
-    let (signups, (taken, login, read, others_done)) = tokio::join!(flood, others);
+    let (signups, (taken, login, read, change, others_done)) = tokio::join!(flood, others);
     let flood_done = std::time::Instant::now();
     assert!(others_done <= flood_done);
     assert_eq!(
