@@ -433,6 +433,11 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
         "CONFLICT",
         "no hashing for a taken email"
     );
+    assert_eq!(
+        error_code(&change),
+        "UNAUTHENTICATED",
+        "no hashing for a revoked token"
+    );
     ok(&login, "authenticateCustomer");
     assert_eq!(read["customerId"], id);
     let refused: Vec<&Value> = signups
