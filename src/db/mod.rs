@@ -1,6 +1,9 @@
 //! Storage. The [`Store`] trait is everything the service needs from a database; `pg` and
-//! `sqlite` implement it with each backend's native types and own their migrations.
-//! Nothing above this module knows which backend is in use.
+//! `sqlite` implement it, each in its own idiom (PostgreSQL in SQL, SQLite with Diesel's query
+//! builder), and own their migrations. Both share the tables' description (`schema`), whose
+//! id, time, address and network columns each database stores natively (`sql_types`), and one
+//! conversion of rows to records (`rows`). Nothing above this module knows which backend is
+//! in use.
 
 use std::sync::Arc;
 
@@ -15,7 +18,9 @@ use crate::{
 
 mod pg;
 mod pool;
-mod queries;
+mod rows;
+mod schema;
+mod sql_types;
 mod sqlite;
 
 pub use pool::{PoolSettings, PoolState};
@@ -44,6 +49,15 @@ pub struct CustomerFilter {
     pub email: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A page of the listing, as the database is asked for it.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: CustomerFilter,
+    /// The page starts after this position.
+    pub after: Option<Position>,
+    pub limit: usize,
 }
 
 /// A customer's place in the listing's order (newest first, then by id): the cursor.
@@ -119,9 +133,102 @@ pub enum Admission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptId(i64);
 
-/// Decides, inside the write's transaction and with the row locked, what becomes of it.
-pub type UpdateDecision<'a> =
-    &'a mut dyn FnMut(&CustomerRecord) -> Result<Option<CustomerRecord>, AppError>;
+/// Changes to a customer's columns, decided before the write: `None` leaves a column as it
+/// is; for `phone` and `address`, `Some(None)` clears it.
+#[derive(Debug, Default, Clone)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub address: Option<Option<Address>>,
+    /// A new password; the customer's token version goes up with it.
+    pub password_hash: Option<PasswordHash>,
+}
+
+impl CustomerPatch {
+    /// `current` with the patch applied at `at`, or `None` when nothing would change.
+    pub fn apply(&self, current: &CustomerRecord, at: DateTime<Utc>) -> Option<CustomerRecord> {
+        let mut next = current.clone();
+        if let Some(name) = &self.name {
+            next.name.clone_from(name);
+        }
+        if let Some(email) = &self.email {
+            next.email.clone_from(email);
+        }
+        if let Some(phone) = &self.phone {
+            next.phone.clone_from(phone);
+        }
+        if let Some(address) = &self.address {
+            next.address.clone_from(address);
+        }
+        if let Some(hash) = &self.password_hash {
+            next.password_hash = Some(hash.clone());
+            next.token_version += 1;
+        }
+        if next == *current {
+            return None;
+        }
+        next.updated_at = next_updated_at(current.updated_at, at);
+        Some(next)
+    }
+}
+
+/// A write's `updated_at`: `at`, but strictly later than before even if two writes land within
+/// one microsecond.
+pub fn next_updated_at(before: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
+    at.max(before + chrono::Duration::microseconds(1))
+}
+
+/// An update of customer `id`: its patch, applied at `at` while `guard` holds.
+#[derive(Debug, Clone)]
+pub struct CustomerUpdate {
+    pub id: CustomerId,
+    pub patch: CustomerPatch,
+    pub guard: WriteGuard,
+    pub at: DateTime<Utc>,
+}
+
+/// What must still hold when a write to a customer happens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteGuard {
+    /// The `updatedAt` the client last read (`expectedUpdatedAt`).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The token version of the customer's own token, when the customer writes.
+    pub token_version: Option<i32>,
+}
+
+impl WriteGuard {
+    /// Why a write to `current` (`None`: no such row) would be refused, if it would.
+    fn refusal<T>(&self, current: Option<&CustomerRecord>) -> Option<Written<T>> {
+        let Some(current) = current else {
+            return Some(Written::NotFound);
+        };
+        if self
+            .token_version
+            .is_some_and(|version| version != current.token_version)
+        {
+            return Some(Written::Revoked);
+        }
+        if self
+            .updated_at
+            .is_some_and(|expected| expected != current.updated_at)
+        {
+            return Some(Written::Stale);
+        }
+        None
+    }
+}
+
+/// How a guarded write ended.
+#[derive(Debug)]
+pub enum Written<T> {
+    Done(T),
+    NotFound,
+    /// The writer's own token no longer has the customer's token version.
+    Revoked,
+    /// The customer changed since `expectedUpdatedAt`.
+    Stale,
+}
 
 /// The operations the service needs. Calls block: run them through [`crate::blocking::run`].
 pub trait Store: Send + Sync + 'static {
@@ -136,13 +243,8 @@ pub trait Store: Send + Sync + 'static {
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError>;
 
-    /// Up to `limit` customers matching `filter`, newest first, after `after` when given.
-    fn list_customers(
-        &self,
-        filter: &CustomerFilter,
-        after: Option<&Position>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecord>, AppError>;
+    /// Up to `query.limit` customers matching its filter, newest first, after its position.
+    fn list_customers(&self, query: &ListQuery) -> Result<Vec<CustomerRecord>, AppError>;
 
     /// How many customers match `filter`.
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError>;
@@ -150,20 +252,13 @@ pub trait Store: Send + Sync + 'static {
     /// The customer whose email equals `email` case-insensitively.
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError>;
 
-    /// Locks the row, asks `decide` for its new state (`None`: leave it as it is), writes that,
-    /// and returns the row as it stands afterwards. NOT_FOUND when no row has this id.
-    fn update_customer(
-        &self,
-        id: CustomerId,
-        decide: UpdateDecision<'_>,
-    ) -> Result<CustomerRecord, AppError>;
+    /// Applies the patch while the guard holds, and returns the customer as it stands
+    /// afterwards (as it was, when the patch changes nothing: then nothing is written).
+    fn update_customer(&self, update: &CustomerUpdate)
+        -> Result<Written<CustomerRecord>, AppError>;
 
-    /// Locks the row, lets `check` refuse, and deletes it. NOT_FOUND when no row has this id.
-    fn delete_customer(
-        &self,
-        id: CustomerId,
-        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
-    ) -> Result<(), AppError>;
+    /// Deletes the customer while `guard` holds.
+    fn delete_customer(&self, id: CustomerId, guard: WriteGuard) -> Result<Written<()>, AppError>;
 
     /// Counts the attempts in `window` and, while both limits leave room, records this one,
     /// atomically: attempts running in parallel for one email or client are admitted one at a
@@ -236,8 +331,74 @@ where
     .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
 }
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    /// SQL `lower()`: emails are unique and found case-insensitively.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer() -> CustomerRecord {
+        let at = chrono::DateTime::from_timestamp_micros(1_795_000_000_000_000).unwrap();
+        CustomerRecord {
+            id: CustomerId::generate(),
+            name: "Ada".to_owned(),
+            email: "ada@example.io".to_owned(),
+            phone: Some("123".to_owned()),
+            address: None,
+            password_hash: None,
+            token_version: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_patch_that_changes_nothing_writes_nothing() {
+        let current = customer();
+        let same = CustomerPatch {
+            name: Some("Ada".to_owned()),
+            ..CustomerPatch::default()
+        };
+        assert_eq!(same.apply(&current, current.updated_at), None);
+        let cleared = CustomerPatch {
+            phone: Some(None),
+            ..CustomerPatch::default()
+        };
+        let next = cleared.apply(&current, current.updated_at).unwrap();
+        assert_eq!(next.phone, None);
+        assert!(next.updated_at > current.updated_at, "strictly later");
+    }
+
+    #[test]
+    fn a_new_password_bumps_the_token_version() {
+        let current = customer();
+        let patch = CustomerPatch {
+            password_hash: Some(PasswordHash::from_stored("$2b$04$x".to_owned())),
+            ..CustomerPatch::default()
+        };
+        assert_eq!(patch.apply(&current, Utc::now()).unwrap().token_version, 1);
+    }
+
+    #[test]
+    fn guards_refuse_in_order_missing_revoked_stale() {
+        let current = customer();
+        let guard = WriteGuard {
+            updated_at: Some(current.updated_at - chrono::Duration::seconds(1)),
+            token_version: Some(3),
+        };
+        assert!(matches!(guard.refusal::<()>(None), Some(Written::NotFound)));
+        assert!(matches!(
+            guard.refusal::<()>(Some(&current)),
+            Some(Written::Revoked)
+        ));
+        let guard = WriteGuard {
+            token_version: Some(0),
+            ..guard
+        };
+        assert!(matches!(
+            guard.refusal::<()>(Some(&current)),
+            Some(Written::Stale)
+        ));
+        assert!(WriteGuard::default()
+            .refusal::<()>(Some(&current))
+            .is_none());
+    }
 }

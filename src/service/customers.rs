@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{now, CustomerService};
 use crate::{
     auth::{Caller, Session},
-    db::CustomerRecord,
+    db::{CustomerPatch, CustomerRecord, CustomerUpdate, WriteGuard, Written},
     domain::{Address, CustomerId, Email, Name, Password, Phone},
     error::{unauthenticated, AppError},
 };
@@ -126,7 +126,7 @@ impl CustomerService {
         changes: CustomerChanges,
     ) -> Result<CustomerRecord, AppError> {
         let own_version = self.authorize_write(caller, id).await?;
-        let new_hash = match &changes.password {
+        let password_hash = match &changes.password {
             Some(password) => {
                 // A revoked token is refused before the password is hashed, not after.
                 if let Some(version) = own_version {
@@ -136,22 +136,29 @@ impl CustomerService {
             }
             None => None,
         };
-        let at = now();
-        let result = self
-            .with_store(move |store| {
-                store.update_customer(id, &mut |current| {
-                    check_token_version(current, own_version)?;
-                    if changes
-                        .expected_updated_at
-                        .is_some_and(|expected| expected != current.updated_at)
-                    {
-                        return Err(AppError::stale_update());
-                    }
-                    Ok(apply_changes(current, &changes, new_hash.clone(), at))
-                })
-            })
-            .await;
-        let record = revoked_if_missing(result, own_version)?;
+        let patch = CustomerPatch {
+            name: changes.name.map(|name| name.as_str().to_owned()),
+            email: changes.email.map(|email| email.as_str().to_owned()),
+            phone: changes
+                .phone
+                .map(|phone| phone.map(|phone| phone.as_str().to_owned())),
+            address: changes.address,
+            password_hash,
+        };
+        let guard = WriteGuard {
+            updated_at: changes.expected_updated_at,
+            token_version: own_version,
+        };
+        let update = CustomerUpdate {
+            id,
+            patch,
+            guard,
+            at: now(),
+        };
+        let written = self
+            .with_store(move |store| store.update_customer(&update))
+            .await?;
+        let record = accepted(written, own_version)?;
         tracing::info!(customer_id = %id, "customer updated");
         Ok(record)
     }
@@ -159,12 +166,14 @@ impl CustomerService {
     /// `deleteCustomer`: admins delete anyone, customers only themselves.
     pub async fn delete(&self, caller: &Caller, id: CustomerId) -> Result<(), AppError> {
         let own_version = self.authorize_write(caller, id).await?;
-        let result = self
-            .with_store(move |store| {
-                store.delete_customer(id, &|current| check_token_version(current, own_version))
-            })
-            .await;
-        revoked_if_missing(result, own_version)?;
+        let guard = WriteGuard {
+            updated_at: None,
+            token_version: own_version,
+        };
+        let written = self
+            .with_store(move |store| store.delete_customer(id, guard))
+            .await?;
+        accepted(written, own_version)?;
         tracing::info!(customer_id = %id, "customer deleted");
         Ok(())
     }
@@ -202,60 +211,21 @@ impl CustomerService {
         let found = self
             .with_store(move |store| store.find_customer(id))
             .await?;
-        let customer = found.ok_or(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))?;
-        check_token_version(&customer, Some(token_version))?;
-        Ok(customer)
+        found
+            .filter(|customer| customer.token_version == token_version)
+            .ok_or(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
     }
 }
 
-/// With a customer's own token (`expected` is set), the token must carry the current version.
-fn check_token_version(customer: &CustomerRecord, expected: Option<i32>) -> Result<(), AppError> {
-    match expected {
-        Some(version) if version != customer.token_version => {
+/// What a guarded write's refusal means to the writer. A customer writing their own record
+/// that no longer exists, or whose token version moved on, holds a revoked token.
+fn accepted<T>(written: Written<T>, own_version: Option<i32>) -> Result<T, AppError> {
+    match written {
+        Written::Done(value) => Ok(value),
+        Written::NotFound if own_version.is_none() => Err(AppError::NotFound),
+        Written::NotFound | Written::Revoked => {
             Err(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
         }
-        _ => Ok(()),
+        Written::Stale => Err(AppError::stale_update()),
     }
-}
-
-/// A customer writing their own record that no longer exists holds a revoked token.
-fn revoked_if_missing<T>(result: Result<T, AppError>, own: Option<i32>) -> Result<T, AppError> {
-    match result {
-        Err(AppError::NotFound) if own.is_some() => {
-            Err(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
-        }
-        other => other,
-    }
-}
-
-/// The new state of `current` after `changes`, or `None` when nothing would change.
-fn apply_changes(
-    current: &CustomerRecord,
-    changes: &CustomerChanges,
-    new_hash: Option<crate::auth::PasswordHash>,
-    at: DateTime<Utc>,
-) -> Option<CustomerRecord> {
-    let mut next = current.clone();
-    if let Some(name) = &changes.name {
-        next.name = name.as_str().to_owned();
-    }
-    if let Some(email) = &changes.email {
-        next.email = email.as_str().to_owned();
-    }
-    if let Some(phone) = &changes.phone {
-        next.phone = phone.as_ref().map(|p| p.as_str().to_owned());
-    }
-    if let Some(address) = &changes.address {
-        next.address = address.clone();
-    }
-    if let Some(hash) = new_hash {
-        next.password_hash = Some(hash);
-        next.token_version += 1;
-    }
-    if next == *current {
-        return None;
-    }
-    // Strictly later than before, even if two writes land within one microsecond.
-    next.updated_at = at.max(current.updated_at + chrono::Duration::microseconds(1));
-    Some(next)
 }

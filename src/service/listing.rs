@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use super::CustomerService;
 use crate::{
     auth::{Caller, Session},
-    db::{CustomerFilter, CustomerRecord, Position},
+    db::{CustomerFilter, CustomerRecord, ListQuery, Position},
     domain::CustomerId,
     error::AppError,
 };
@@ -59,7 +59,11 @@ impl CustomerService {
         let (mut rows, total_count) = self
             .with_store(move |store| {
                 // One more row than asked for tells whether there is a next page.
-                let rows = store.list_customers(&filter, after.as_ref(), first + 1)?;
+                let rows = store.list_customers(&ListQuery {
+                    filter: filter.clone(),
+                    after,
+                    limit: first + 1,
+                })?;
                 let total = with_total
                     .then(|| store.count_customers(&filter))
                     .transpose()?;

@@ -8,7 +8,7 @@ use std::sync::{
 
 use customer_api::{
     auth::{Caller, PasswordHasher, TokenKeys},
-    db::{self, CustomerFilter, CustomerRecord, Position, Store},
+    db::{self, CustomerFilter, CustomerRecord, Store},
     domain::CustomerId,
     error::AppError,
     graphql,
@@ -38,13 +38,8 @@ impl Store for CountingStore {
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
         self.inner.find_customer(id)
     }
-    fn list_customers(
-        &self,
-        filter: &CustomerFilter,
-        after: Option<&Position>,
-        limit: usize,
-    ) -> Result<Vec<CustomerRecord>, AppError> {
-        self.inner.list_customers(filter, after, limit)
+    fn list_customers(&self, query: &db::ListQuery) -> Result<Vec<CustomerRecord>, AppError> {
+        self.inner.list_customers(query)
     }
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
         self.counts.fetch_add(1, Ordering::SeqCst);
@@ -55,17 +50,16 @@ impl Store for CountingStore {
     }
     fn update_customer(
         &self,
-        id: CustomerId,
-        decide: db::UpdateDecision<'_>,
-    ) -> Result<CustomerRecord, AppError> {
-        self.inner.update_customer(id, decide)
+        update: &db::CustomerUpdate,
+    ) -> Result<db::Written<CustomerRecord>, AppError> {
+        self.inner.update_customer(update)
     }
     fn delete_customer(
         &self,
         id: CustomerId,
-        check: &dyn Fn(&CustomerRecord) -> Result<(), AppError>,
-    ) -> Result<(), AppError> {
-        self.inner.delete_customer(id, check)
+        guard: db::WriteGuard,
+    ) -> Result<db::Written<()>, AppError> {
+        self.inner.delete_customer(id, guard)
     }
     fn admit_login_attempt(
         &self,

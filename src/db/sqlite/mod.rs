@@ -1,101 +1,42 @@
 //! The embedded SQLite store, for running with nothing installed: one file in the data folder,
-//! WAL journal, and `BEGIN IMMEDIATE` transactions to serialise writers.
+//! WAL journal, queries through Diesel's query builder, and `BEGIN IMMEDIATE` transactions,
+//! which take the database's write lock up front, so a read-then-write cannot lose a race.
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use diesel::{
     connection::SimpleConnection,
-    expression::BoxableExpression,
     prelude::*,
     r2d2::CustomizeConnection,
-    sql_types::Bool,
+    sql_types::Text,
     sqlite::{Sqlite, SqliteConnection},
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{
-    contains_pattern, lower,
+    contains_pattern,
     pool::{Pool, Tracked},
-    run_migrations, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
-    PoolSettings, PoolState, Position, RecentFailures, Store, UpdateDecision,
+    rows::CustomerRow,
+    run_migrations,
+    schema::{customers, login_failures},
+    sql_types::{Id, Moment, Network},
+    Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord, CustomerUpdate, ListQuery,
+    PoolSettings, PoolState, RecentFailures, Store, WriteGuard, Written,
 };
-use crate::{
-    auth::PasswordHash,
-    domain::{ClientNetwork, CustomerId},
-    error::AppError,
-    private_files,
-};
+use crate::{domain::CustomerId, error::AppError, private_files};
 
-mod schema;
-use schema::customers;
+mod columns;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL `lower()`: emails are unique and found case-insensitively.
+    fn lower(text: Text) -> Text;
+}
+
 pub struct SqliteStore {
     pool: Pool<SqliteConnection>,
-}
-
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = customers, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_null = true)]
-struct CustomerRow {
-    id: String,
-    name: String,
-    email: String,
-    phone: Option<String>,
-    address: Option<String>,
-    password_hash: Option<String>,
-    token_version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<CustomerRow> for CustomerRecord {
-    type Error = AppError;
-
-    fn try_from(row: CustomerRow) -> Result<Self, AppError> {
-        let address = row
-            .address
-            .map(|json| serde_json::from_str(&json))
-            .transpose()
-            .map_err(AppError::internal)?;
-        Ok(Self {
-            id: CustomerId::parse(&row.id)
-                .map_err(|e| AppError::internal(std::io::Error::other(format!("stored id {e}"))))?,
-            name: row.name,
-            email: row.email,
-            phone: row.phone,
-            address,
-            password_hash: row.password_hash.map(PasswordHash::from_stored),
-            token_version: row.token_version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-impl TryFrom<&CustomerRecord> for CustomerRow {
-    type Error = AppError;
-
-    fn try_from(record: &CustomerRecord) -> Result<Self, AppError> {
-        let address = record
-            .address
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(AppError::internal)?;
-        Ok(Self {
-            id: record.id.to_string(),
-            name: record.name.clone(),
-            email: record.email.clone(),
-            phone: record.phone.clone(),
-            address,
-            password_hash: record.password_hash.as_ref().map(|h| h.as_str().to_owned()),
-            token_version: record.token_version,
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-        })
-    }
 }
 
 /// Per-connection settings: wait for a writer instead of failing, and let readers proceed
@@ -132,57 +73,196 @@ impl SqliteStore {
         run_migrations(&pool, MIGRATIONS)?;
         Ok(Self { pool })
     }
+
+    fn find(
+        conn: &mut SqliteConnection,
+        id: CustomerId,
+    ) -> Result<Option<CustomerRecord>, AppError> {
+        let row = customers::table
+            .find(Id::from(id))
+            .select(CustomerRow::as_select())
+            .first(conn)
+            .optional()?;
+        Ok(row.map(CustomerRecord::from))
+    }
 }
 
-super::queries::store_queries!(SqliteStore, Sqlite);
-
-fn row_id(id: CustomerId) -> String {
-    id.to_string()
+/// The customers matching `filter`, as a query to refine. SQLite's LIKE ignores ASCII case;
+/// there is no index for the search, and a scan is fine at this database's scale.
+fn filtered(filter: &CustomerFilter) -> customers::BoxedQuery<'_, Sqlite> {
+    let mut query = customers::table.into_boxed();
+    if let Some(term) = &filter.search {
+        let pattern = contains_pattern(term);
+        query = query.filter(
+            customers::name
+                .like(pattern.clone())
+                .escape('\\')
+                .or(customers::email.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(email) = &filter.email {
+        query = query.filter(lower(customers::email).eq(lower(email.clone())));
+    }
+    if let Some(after) = filter.created_after {
+        query = query.filter(customers::created_at.gt(Moment(after)));
+    }
+    if let Some(before) = filter.created_before {
+        query = query.filter(customers::created_at.lt(Moment(before)));
+    }
+    query
 }
 
-fn client_value(client: ClientNetwork) -> String {
-    client.to_string()
-}
+impl Store for SqliteStore {
+    fn ping(&self) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+    }
 
-/// Admissions run in `BEGIN IMMEDIATE` transactions, which SQLite already serialises.
-fn lock_attempts(
-    _conn: &mut SqliteConnection,
-    _window: &AttemptWindow<'_>,
-) -> Result<(), AppError> {
-    Ok(())
-}
+    fn pool_state(&self) -> PoolState {
+        self.pool.state()
+    }
 
-/// SQLite's LIKE ignores ASCII case; there is no index for it, and a scan is fine here.
-fn search(pattern: String) -> Box<dyn BoxableExpression<customers::table, Sqlite, SqlType = Bool>> {
-    use self::customers::dsl::*;
-    Box::new(
-        name.like(pattern.clone())
-            .escape('\\')
-            .or(email.like(pattern).escape('\\')),
-    )
-}
+    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            diesel::insert_into(customers::table)
+                .values(CustomerRow::from(customer))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
 
-/// SQLite has no row locks: `write_transaction` takes the database's write lock instead, so
-/// `lock` needs nothing more here.
-fn find_row(
-    conn: &mut SqliteConnection,
-    id: CustomerId,
-    _lock: bool,
-) -> Result<Option<CustomerRecord>, AppError> {
-    customers::table
-        .find(id.to_string())
-        .select(CustomerRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(CustomerRecord::try_from)
-        .transpose()
-}
+    fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
+        self.pool.run(|conn| Self::find(conn, id))
+    }
 
-/// `BEGIN IMMEDIATE`: the write lock is taken up front, so a read-then-write transaction
-/// cannot lose a race to another writer.
-fn write_transaction<T>(
-    conn: &mut SqliteConnection,
-    work: impl FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    conn.immediate_transaction(work)
+    fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
+        let filter = CustomerFilter {
+            email: Some(email.to_owned()),
+            ..CustomerFilter::default()
+        };
+        self.pool.run(|conn| {
+            let row = filtered(&filter)
+                .select(CustomerRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(CustomerRecord::from))
+        })
+    }
+
+    fn list_customers(&self, list: &ListQuery) -> Result<Vec<CustomerRecord>, AppError> {
+        use customers::{created_at, id};
+        self.pool.run(|conn| {
+            let mut query = filtered(&list.filter);
+            if let Some(after) = &list.after {
+                let (at, last) = (Moment(after.created_at), Id::from(after.id));
+                query = query.filter(created_at.lt(at).or(created_at.eq(at).and(id.lt(last))));
+            }
+            let rows = query
+                .order((created_at.desc(), id.desc()))
+                .limit(i64::try_from(list.limit).map_err(AppError::internal)?)
+                .select(CustomerRow::as_select())
+                .load(conn)?;
+            Ok(rows.into_iter().map(CustomerRecord::from).collect())
+        })
+    }
+
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
+        self.pool
+            .run(|conn| Ok(filtered(filter).count().get_result(conn)?))
+    }
+
+    fn update_customer(
+        &self,
+        update: &CustomerUpdate,
+    ) -> Result<Written<CustomerRecord>, AppError> {
+        self.pool.run(|conn| {
+            conn.immediate_transaction(|conn| {
+                let current = Self::find(conn, update.id)?;
+                if let Some(refusal) = update.guard.refusal(current.as_ref()) {
+                    return Ok(refusal);
+                }
+                let current = current.expect("refusal covers a missing row");
+                let Some(next) = update.patch.apply(&current, update.at) else {
+                    return Ok(Written::Done(current));
+                };
+                let row = CustomerRow::from(&next);
+                diesel::update(customers::table.find(row.id))
+                    .set((
+                        customers::name.eq(&row.name),
+                        customers::email.eq(&row.email),
+                        customers::phone.eq(&row.phone),
+                        customers::address.eq(&row.address),
+                        customers::password_hash.eq(&row.password_hash),
+                        customers::token_version.eq(row.token_version),
+                        customers::updated_at.eq(row.updated_at),
+                    ))
+                    .execute(conn)?;
+                Ok(Written::Done(next))
+            })
+        })
+    }
+
+    fn delete_customer(&self, id: CustomerId, guard: WriteGuard) -> Result<Written<()>, AppError> {
+        self.pool.run(|conn| {
+            conn.immediate_transaction(|conn| {
+                let current = Self::find(conn, id)?;
+                if let Some(refusal) = guard.refusal(current.as_ref()) {
+                    return Ok(refusal);
+                }
+                diesel::delete(customers::table.find(Id::from(id))).execute(conn)?;
+                Ok(Written::Done(()))
+            })
+        })
+    }
+
+    fn admit_login_attempt(&self, window: &AttemptWindow<'_>) -> Result<Admission, AppError> {
+        use login_failures::{client_addr, email_key, failed_at};
+        let client = window.client.map(Network::from);
+        self.pool.run(|conn| {
+            conn.immediate_transaction(|conn| {
+                diesel::delete(login_failures::table.filter(failed_at.lt(Moment(window.since))))
+                    .execute(conn)?;
+                let recent = login_failures::table
+                    .filter(failed_at.gt(Moment(window.since)))
+                    .order(failed_at.desc())
+                    .select(failed_at);
+                let for_email: Vec<Moment> = recent
+                    .filter(email_key.eq(window.email_key))
+                    .limit(window.email_limit)
+                    .load(conn)?;
+                let for_client: Vec<Moment> = match client {
+                    Some(client) => recent
+                        .filter(client_addr.eq(client))
+                        .limit(window.client_limit)
+                        .load(conn)?,
+                    None => Vec::new(),
+                };
+                let recent = RecentFailures {
+                    for_email: for_email.into_iter().map(|at| at.0).collect(),
+                    for_client: for_client.into_iter().map(|at| at.0).collect(),
+                };
+                if window.is_full(&recent) {
+                    return Ok(Admission::Refused(recent));
+                }
+                let attempt = diesel::insert_into(login_failures::table)
+                    .values((
+                        email_key.eq(window.email_key),
+                        client_addr.eq(client),
+                        failed_at.eq(Moment(window.at)),
+                    ))
+                    .returning(login_failures::id)
+                    .get_result(conn)?;
+                Ok(Admission::Admitted(AttemptId(attempt)))
+            })
+        })
+    }
+
+    fn forget_login_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            diesel::delete(login_failures::table.find(attempt.0)).execute(conn)?;
+            Ok(())
+        })
+    }
 }
