@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::helpers::SECRET;
+use crate::helpers::{TempDir, SECRET};
 
 fn customer_api() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_customer-api"));
@@ -35,7 +35,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_clear_line() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let cases = [
         ("JWT_SECRET", "too-short", "JWT_SECRET"),
         ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL"),
@@ -159,7 +159,7 @@ impl Server {
 
 #[actix_web::test]
 async fn a_fresh_start_serves_with_a_generated_secret_and_sqlite() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let (_server, base) = Server::start(
         customer_api()
             .env("DATA_DIR", data.path())
@@ -212,7 +212,7 @@ const LOG_IN: &str = "mutation($email: String!, $password: String!) { authentica
 
 #[actix_web::test]
 async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let log_path = data.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let (mut server, base) = Server::start(
@@ -290,7 +290,7 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
 
 #[actix_web::test]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     // A high bcrypt cost makes a sign-up slow enough to be in flight when the signal comes.
     let (mut server, base) = Server::start(
         customer_api()
@@ -329,7 +329,7 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[actix_web::test]
 async fn the_data_folder_and_its_files_are_the_owners_alone() {
-    let parent = tempfile::tempdir().unwrap();
+    let parent = TempDir::new();
     let data = parent.path().join("data");
     let (_server, base) = Server::start(
         customer_api()
@@ -356,7 +356,7 @@ async fn the_data_folder_and_its_files_are_the_owners_alone() {
 #[test]
 fn a_secret_file_others_can_read_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let secret = data.path().join("secret");
     std::fs::write(&secret, std::str::from_utf8(SECRET).unwrap()).unwrap();
     for shared in [0o644, 0o640, 0o604] {
@@ -391,7 +391,7 @@ fn a_secret_file_others_can_read_is_refused() {
 #[actix_web::test]
 async fn sigterm_ends_the_process_after_the_grace_period_even_with_stuck_work() {
     use diesel::{connection::SimpleConnection, Connection};
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let path = data.path().join("customers.sqlite3");
     let command = || {
         let mut command = customer_api();

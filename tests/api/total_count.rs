@@ -17,7 +17,7 @@ use customer_api::{
 };
 use secrecy::SecretSlice;
 
-use crate::helpers::{test_settings, SECRET};
+use crate::helpers::{test_settings, TempDir, SECRET};
 
 /// Delegates to a real store and counts `count_customers` calls.
 struct CountingStore {
@@ -74,7 +74,7 @@ impl Store for CountingStore {
 
 #[actix_web::test]
 async fn total_count_is_computed_only_when_selected() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new();
     let settings = test_settings();
     let backend = db::Backend::Sqlite {
         path: data.path().join("customers.sqlite3"),

@@ -1,4 +1,5 @@
-//! Spawning the app per test, its own database per test, and a small GraphQL client.
+//! The real application, started per test on a free port, on the backend the test names, and
+//! a small client for it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,79 +10,15 @@ use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
-pub const PASSWORD: &str = "correct horse battery";
+use super::{
+    assert_every_error_has_a_code, ok, postgres::PgTestDb, TempDir, CREATE, GET, LOGIN, PASSWORD,
+    SECRET,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Whether PostgreSQL tests run: TEST_DATABASE_URL is set. With REQUIRE_POSTGRES=1 an unset
-/// URL fails the test instead of skipping it.
-pub fn postgres_enabled() -> bool {
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
-        return true;
-    }
-    assert!(
-        std::env::var("REQUIRE_POSTGRES").as_deref() != Ok("1"),
-        "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
-    );
-    eprintln!("skipped: TEST_DATABASE_URL is not set");
-    false
-}
-
-/// A PostgreSQL database made for one test and dropped when the test ends.
-struct PgTestDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgTestDb {
-    fn create() -> Self {
-        let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-        let name = format!("customer_api_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .expect("create the test database");
-        let url = with_database(&admin_url, &name);
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgTestDb {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
-            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(error) = diesel::sql_query(drop).execute(&mut conn) {
-                eprintln!("could not drop {}: {error}", self.name);
-            }
-        }
-    }
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{host_part}/{name}?{query}"),
-        None => format!("{host_part}/{name}"),
-    }
 }
 
 pub struct TestApp {
@@ -92,7 +29,7 @@ pub struct TestApp {
     client: awc::Client,
     keys: TokenKeys,
     settings: Settings,
-    data_dir: Arc<tempfile::TempDir>,
+    data_dir: Arc<TempDir>,
     pg: Option<Arc<PgTestDb>>,
 }
 
@@ -125,7 +62,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
-        let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data_dir = Arc::new(TempDir::new());
         let mut settings = test_settings();
         let pg = match backend {
             Backend::Sqlite => {
@@ -155,7 +92,7 @@ impl TestApp {
     async fn start(
         backend: Backend,
         settings: Settings,
-        data_dir: Arc<tempfile::TempDir>,
+        data_dir: Arc<TempDir>,
         pg: Option<Arc<PgTestDb>>,
     ) -> Self {
         let keys = TokenKeys::new(
@@ -327,129 +264,4 @@ impl TestApp {
 /// An open transaction holding a lock; dropping it closes the connection, which rolls back.
 pub struct HeldLock {
     _connection: Box<dyn std::any::Any>,
-}
-
-/// Sends a raw POST to /graphql: (status, headers, JSON body or null).
-pub async fn post_raw(
-    app: &TestApp,
-    headers: &[(&str, &str)],
-    body: impl Into<String>,
-) -> (u16, awc::http::header::HeaderMap, Value) {
-    let mut request = app.client().post(format!("{}/graphql", app.address));
-    for (name, value) in headers {
-        request = request.insert_header((*name, *value));
-    }
-    let mut response = request.send_body(body.into()).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response
-        .json::<Value>()
-        .limit(1 << 20)
-        .await
-        .unwrap_or(Value::Null);
-    assert_every_error_has_a_code(&body);
-    (status, response.headers().clone(), body)
-}
-
-/// GETs a path and returns (status, body text).
-pub async fn get_text(base: &str, path: &str) -> (u16, String) {
-    let mut response = awc::Client::default()
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .unwrap();
-    let body = response.body().limit(16 << 20).await.unwrap();
-    (
-        response.status().as_u16(),
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
-}
-
-pub const CREATE: &str = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { \
-    success customerId customer { customerId name email phone address { line1 line2 city region postalCode country } createdAt updatedAt } } }";
-pub const UPDATE: &str = "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { \
-    success updatedAt customer { customerId name email phone address { line1 line2 city region postalCode country } createdAt updatedAt } } }";
-pub const DELETE: &str =
-    "mutation($id: ID!) { deleteCustomer(customerId: $id) { success customerId } }";
-pub const LOGIN: &str = "mutation($email: String!, $password: String!) { \
-    authenticateCustomer(email: $email, password: $password) { token customerId expiresAt } }";
-pub const GET: &str = "query($id: ID!) { customer(customerId: $id) { customerId name email phone \
-    address { line1 line2 city region postalCode country } createdAt updatedAt } }";
-pub const ME: &str = "{ me { customerId name email } }";
-
-/// The data of a successful operation; fails the test on errors.
-pub fn ok<'a>(body: &'a Value, field: &str) -> &'a Value {
-    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
-    &body["data"][field]
-}
-
-/// The one error of a failed operation: (code, field).
-pub fn error(body: &Value) -> (String, Option<String>) {
-    let errors = body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors in {body}"));
-    assert_eq!(errors.len(), 1, "one error expected: {body}");
-    let ext = &errors[0]["extensions"];
-    (
-        ext["code"].as_str().unwrap().to_owned(),
-        ext["field"].as_str().map(str::to_owned),
-    )
-}
-
-pub fn error_code(body: &Value) -> String {
-    error(body).0
-}
-
-pub fn message(body: &Value) -> String {
-    body["errors"][0]["message"].as_str().unwrap().to_owned()
-}
-
-/// Every error the server sends carries `extensions.code`, and no internal detail.
-pub fn assert_every_error_has_a_code(body: &Value) {
-    for error in body["errors"].as_array().into_iter().flatten() {
-        assert!(
-            error["extensions"]["code"].is_string(),
-            "an error without extensions.code: {error}"
-        );
-        let message = error["message"].as_str().unwrap_or_default().to_lowercase();
-        for leak in [
-            "select ", "insert ", "diesel", "postgres", "sqlite", ".rs:", "panicked",
-        ] {
-            assert!(!message.contains(leak), "internal detail in {error}");
-        }
-    }
-}
-
-/// The host:port of TEST_DATABASE_URL.
-pub fn postgres_address() -> String {
-    let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    let authority = url
-        .split("://")
-        .nth(1)
-        .unwrap()
-        .split(['/', '?'])
-        .next()
-        .unwrap();
-    let host_port = authority.rsplit('@').next().unwrap();
-    if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    }
-}
-
-/// Points a PostgreSQL backend at another host:port, and/or adds URL parameters.
-pub fn rewrite_postgres_url(backend: &mut Store, host_port: Option<&str>, params: Option<&str>) {
-    use secrecy::ExposeSecret;
-    let Store::Postgres { url } = backend else {
-        panic!("not PostgreSQL");
-    };
-    let mut text = url.expose_secret().to_owned();
-    if let Some(host_port) = host_port {
-        text = text.replacen(&postgres_address(), host_port, 1);
-    }
-    if let Some(params) = params {
-        text.push(if text.contains('?') { '&' } else { '?' });
-        text.push_str(params);
-    }
-    *url = SecretString::from(text);
 }

@@ -1,0 +1,13 @@
+//! The GraphQL documents the tests send.
+
+pub const CREATE: &str = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { \
+    success customerId customer { customerId name email phone address { line1 line2 city region postalCode country } createdAt updatedAt } } }";
+pub const UPDATE: &str = "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { \
+    success updatedAt customer { customerId name email phone address { line1 line2 city region postalCode country } createdAt updatedAt } } }";
+pub const DELETE: &str =
+    "mutation($id: ID!) { deleteCustomer(customerId: $id) { success customerId } }";
+pub const LOGIN: &str = "mutation($email: String!, $password: String!) { \
+    authenticateCustomer(email: $email, password: $password) { token customerId expiresAt } }";
+pub const GET: &str = "query($id: ID!) { customer(customerId: $id) { customerId name email phone \
+    address { line1 line2 city region postalCode country } createdAt updatedAt } }";
+pub const ME: &str = "{ me { customerId name email } }";

@@ -1,0 +1,20 @@
+//! What every test uses: the app on a backend of the test's choosing (`app`), PostgreSQL
+//! databases made and dropped per test (`postgres`), the documents (`documents`), raw HTTP
+//! (`http`) and the assertions on answers (`assertions`).
+
+mod app;
+mod assertions;
+mod documents;
+mod http;
+mod postgres;
+mod temp_dir;
+
+pub use app::{test_settings, Backend, TestApp};
+pub use assertions::*;
+pub use documents::*;
+pub use http::{get_text, post_raw};
+pub use postgres::{postgres_address, postgres_enabled, rewrite_postgres_url};
+pub use temp_dir::TempDir;
+
+pub const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
+pub const PASSWORD: &str = "correct horse battery";
