@@ -17,7 +17,7 @@ pub struct MutationRoot;
 /// Creating, changing and deleting customers, and logging in.
 #[Object(name = "Mutation")]
 impl MutationRoot {
-    /// create_customer. Without an admin token this is self sign-up, and needs a password.
+    /// Creates a customer. Without an admin token this is self sign-up, and needs a password.
     async fn create_customer(
         &self,
         ctx: &Context<'_>,
@@ -28,7 +28,7 @@ impl MutationRoot {
         Ok(created.into())
     }
 
-    /// update_customer. Admins update any customer; a customer token updates only its own.
+    /// Changes a customer. Admins update any customer; a customer token updates only its own.
     async fn update_customer(
         &self,
         ctx: &Context<'_>,
@@ -39,7 +39,7 @@ impl MutationRoot {
         Ok(updated.into())
     }
 
-    /// delete_customer. Admins delete any customer; a customer token deletes only its own.
+    /// Deletes a customer. Admins delete any customer; a customer token deletes only its own.
     /// The customer's tokens stop working at once.
     async fn delete_customer(
         &self,
@@ -54,7 +54,7 @@ impl MutationRoot {
         })
     }
 
-    /// authenticate_customer: email and password for a session token. Failed logins are
+    /// Logs in: email and password for a session token. Failed logins are
     /// throttled per email address and per client address.
     async fn authenticate_customer(
         &self,

@@ -14,8 +14,8 @@ pub struct QueryRoot;
 /// Reading customers.
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// get_customer. null when no customer has this id. Admins read any customer; a customer
-    /// token reads only its own.
+    /// One customer, by id; null when no customer has this id. Admins read any customer; a
+    /// customer token reads only its own.
     async fn customer(
         &self,
         ctx: &Context<'_>,
