@@ -28,7 +28,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
     Migrate(StorageArgs),
-    /// Print a signed token.
+    /// Print a signed admin token, or revoke every admin token issued until now.
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL) that the server serves.
     Schema,
@@ -59,9 +59,64 @@ pub struct ServeArgs {
     #[arg(long, env = "JWT_ISSUER", default_value = "customer-api")]
     pub jwt_issuer: String,
 
-    /// How long a customer's session token is valid (e.g. 30m, 1h, 7d).
-    #[arg(long, env = "TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    /// How long a customer's access token is valid (e.g. 15m, 1h).
+    #[arg(long, env = "TOKEN_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
+
+    /// How long a refresh token is valid after the session's last refresh.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// How long the link in a password-reset mail is valid.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub password_reset_ttl: Duration,
+
+    /// How long the link in a verification mail is valid.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub email_verification_ttl: Duration,
+
+    /// The client app's page that resets a password; {token} is replaced by the token.
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_URL",
+        default_value = "http://localhost:3000/reset-password?token={token}"
+    )]
+    pub password_reset_url: String,
+
+    /// The client app's page that verifies an address; {token} is replaced by the token.
+    #[arg(
+        long,
+        env = "EMAIL_VERIFICATION_URL",
+        default_value = "http://localhost:3000/verify-email?token={token}"
+    )]
+    pub email_verification_url: String,
+
+    /// SMTP server for mail (smtp://host:25, smtp://user:password@host:587?tls=required,
+    /// smtps://host:465). Unset: mail is written as .eml files to the outbox in the data
+    /// folder.
+    #[arg(long, env = "SMTP_URL", value_parser = secret, hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// The sender of mail.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "customer-api <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// How long sending one mail may take.
+    #[arg(long, env = "MAIL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mail_timeout: Duration,
+
+    /// How often expired sessions, tokens, attempts and idempotency keys are removed.
+    #[arg(long, env = "HOUSEKEEPING_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub housekeeping_interval: Duration,
+
+    /// How long a known admin-token revocation is trusted before the database is asked again:
+    /// an admin token revoked elsewhere stops working here within this.
+    #[arg(long, env = "ADMIN_REVOCATION_CHECK", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub admin_revocation_check: Duration,
 
     /// bcrypt cost for new password hashes (4 to 31; each step doubles the work).
     #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
@@ -189,14 +244,23 @@ pub struct SecretArgs {
 }
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["admin", "revoke_admin"]))]
 pub struct TokenArgs {
     /// Mint an admin token (the only kind this command makes).
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub admin: bool,
 
-    /// How long the token is valid (e.g. 15m, 1h, 30d).
+    /// Revoke every admin token issued until now, on every instance (kept in the database).
+    #[arg(long, conflicts_with = "admin")]
+    pub revoke_admin: bool,
+
+    /// How long the token is valid (e.g. 15m, 1h), at most --max-ttl.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
+
+    /// The longest --ttl accepted.
+    #[arg(long, env = "ADMIN_TOKEN_MAX_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub max_ttl: Duration,
 
     /// The `iss` claim; must match the server's.
     #[arg(long, env = "JWT_ISSUER", default_value = "customer-api")]
@@ -205,13 +269,10 @@ pub struct TokenArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
 
-    /// PostgreSQL URL; only consulted to know whether a generated secret may be used.
-    #[arg(long, env = "DATABASE_URL", value_parser = secret, hide_env_values = true)]
-    pub database_url: Option<SecretString>,
-
-    /// The data folder that holds a generated secret.
-    #[arg(long, env = "DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// Where the data lives: the revocation is written there, and the generated secret of
+    /// the embedded database is read from the data folder.
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

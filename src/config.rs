@@ -18,8 +18,9 @@ use crate::{
     cli::{SecretArgs, ServeArgs, StorageArgs},
     db::{Backend, PoolSettings},
     graphql::Bounds,
+    mail::MailSettings,
     private_files,
-    service::{LoginThrottle, Policy},
+    service::{AccountLinks, LoginThrottle, Policy, SessionLifetimes},
 };
 
 /// The shortest signing secret accepted: HS256 wants at least its own output size.
@@ -45,6 +46,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Introspection, GraphiQL and field suggestions.
     pub introspection: bool,
+    pub mail: MailSettings,
+    pub housekeeping_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +105,20 @@ impl Settings {
                     max_failures_per_client: args.login_max_failures_per_client,
                     window: args.login_failure_window,
                 },
+                lifetimes: SessionLifetimes {
+                    access: args.token_ttl,
+                    refresh: args.refresh_token_ttl,
+                    password_reset: args.password_reset_ttl,
+                    email_verification: args.email_verification_ttl,
+                },
+                links: AccountLinks {
+                    password_reset: link(args.password_reset_url, "PASSWORD_RESET_URL")?,
+                    email_verification: link(
+                        args.email_verification_url,
+                        "EMAIL_VERIFICATION_URL",
+                    )?,
+                },
+                admin_revocation_check: args.admin_revocation_check,
             },
             http: HttpSettings {
                 cors_allowed_origins: cors_origins(args.cors_allowed_origins)?,
@@ -121,8 +138,23 @@ impl Settings {
                 max_batch_size: args.max_batch_size,
             },
             introspection: args.introspection,
+            mail: MailSettings {
+                smtp_url: args.smtp_url,
+                from: args.mail_from,
+                outbox: args.storage.data_dir.join("outbox"),
+                timeout: args.mail_timeout,
+            },
+            housekeeping_interval: args.housekeeping_interval,
         })
     }
+}
+
+/// A link template of the client app: it must have a place for the token.
+fn link(template: String, setting: &str) -> anyhow::Result<String> {
+    if !template.contains("{token}") {
+        bail!("{setting} must contain {{token}}, where the token goes");
+    }
+    Ok(template)
 }
 
 /// The machine's cores, which several defaults scale with.

@@ -52,11 +52,31 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("the database schema is up to date");
             Ok(())
         }
+        Command::Token(args) if args.revoke_admin => {
+            let storage = Storage::from_args(&args.storage)?;
+            let store = db::open(&storage.backend, &storage.pool)?;
+            let now = chrono::Utc::now();
+            store
+                .revoke_admin_tokens(now)
+                .map_err(|e| anyhow::anyhow!(e.describe()))?;
+            // Tokens carry whole seconds: one minted in the second of the revocation would
+            // count as issued before it. Return when the next second has begun.
+            let next_second = 1_000_000_000 - u64::from(now.timestamp_subsec_nanos());
+            std::thread::sleep(std::time::Duration::from_nanos(next_second));
+            println!("admin tokens issued before {now} are revoked");
+            Ok(())
+        }
         Command::Token(args) => {
+            anyhow::ensure!(
+                args.ttl <= args.max_ttl,
+                "--ttl {} is longer than ADMIN_TOKEN_MAX_TTL ({})",
+                humantime::format_duration(args.ttl),
+                humantime::format_duration(args.max_ttl)
+            );
             let secret = config::load_secret(
                 &args.secret,
-                args.database_url.is_some(),
-                &args.data_dir,
+                args.storage.database_url.is_some(),
+                &args.storage.data_dir,
                 false,
             )?;
             let keys = TokenKeys::new(&secret, &args.jwt_issuer, args.ttl);

@@ -17,12 +17,20 @@ pub struct RequestLabels {
     pub outcome: &'static str,
 }
 
+/// Whether a mail went out.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailLabels {
+    pub outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
     failed_logins: Counter,
     rate_limited_logins: Counter,
+    refresh_token_reuses: Counter,
+    mails: Family<MailLabels, Counter>,
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_waiting: Gauge,
@@ -59,6 +67,18 @@ impl Default for Metrics {
             "Logins refused by the failed-login throttle",
             rate_limited_logins.clone(),
         );
+        let refresh_token_reuses = Counter::default();
+        registry.register(
+            "refresh_token_reuses",
+            "Spent refresh tokens presented again (each ended its session)",
+            refresh_token_reuses.clone(),
+        );
+        let mails = Family::<MailLabels, Counter>::default();
+        registry.register(
+            "mails",
+            "Mails sent or failed (password resets and verifications)",
+            mails.clone(),
+        );
         let pool_connections = Gauge::default();
         registry.register(
             "db_pool_connections",
@@ -83,6 +103,8 @@ impl Default for Metrics {
             latency,
             failed_logins,
             rate_limited_logins,
+            refresh_token_reuses,
+            mails,
             pool_connections,
             pool_idle,
             pool_waiting,
@@ -102,6 +124,15 @@ impl Metrics {
 
     pub fn rate_limited_login(&self) {
         self.rate_limited_logins.inc();
+    }
+
+    pub fn refresh_token_reused(&self) {
+        self.refresh_token_reuses.inc();
+    }
+
+    pub fn mail(&self, sent: bool) {
+        let outcome = if sent { "sent" } else { "failed" };
+        self.mails.get_or_create(&MailLabels { outcome }).inc();
     }
 
     /// The text exposition, with the pool gauges read now.

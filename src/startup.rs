@@ -18,8 +18,9 @@ use crate::{
     db,
     graphql::{self, DocumentCache, Engine},
     http::{self, request_log, AppState, TrustedProxies},
+    mail::Mailer,
     metrics::Metrics,
-    service::{CursorCodec, CustomerService},
+    service::{housekeeping, CursorCodec, CustomerService, Parts, RequestHasher},
 };
 
 /// Distinct query texts whose parse is kept (the cache is also bounded by their total size).
@@ -63,13 +64,20 @@ impl Application {
             settings.token_ttl,
         ));
         let metrics = Arc::new(Metrics::default());
-        let service = Arc::new(CustomerService::new(
+        let mailer = Arc::new(Mailer::new(&settings.mail)?);
+        let service = Arc::new(CustomerService::new(Parts {
             store,
             hasher,
-            Arc::clone(&tokens),
-            CursorCodec::new(&settings.jwt_secret),
-            settings.policy.clone(),
-            Arc::clone(&metrics),
+            tokens: Arc::clone(&tokens),
+            cursors: CursorCodec::new(&settings.jwt_secret),
+            requests: RequestHasher::new(&settings.jwt_secret),
+            policy: settings.policy.clone(),
+            metrics: Arc::clone(&metrics),
+            mailer,
+        }));
+        actix_web::rt::spawn(housekeeping(
+            Arc::clone(&service),
+            settings.housekeeping_interval,
         ));
         let engine = Engine::new(
             graphql::build_schema(Arc::clone(&service), settings.introspection),

@@ -1,8 +1,10 @@
-//! The caller of one request, as its bearer token says. Checking that a customer's token is
-//! still current (not revoked) needs the database, so it happens in the service.
+//! The caller of one request, as its bearer token says. Whether a customer's session or an
+//! admin's token is still current needs the database, so the service checks that.
+
+use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::CustomerId,
+    domain::{CustomerId, SessionId},
     error::{unauthenticated, AppError},
 };
 
@@ -15,16 +17,18 @@ pub enum Caller {
     InvalidToken,
     Customer {
         id: CustomerId,
-        token_version: i32,
+        session: SessionId,
     },
-    Admin,
+    Admin {
+        issued_at: DateTime<Utc>,
+    },
 }
 
 /// A caller that presented a valid token.
 #[derive(Debug, Clone, Copy)]
-pub enum Session {
-    Customer { id: CustomerId, token_version: i32 },
-    Admin,
+pub enum Principal {
+    Customer { id: CustomerId, session: SessionId },
+    Admin { issued_at: DateTime<Utc> },
 }
 
 impl Caller {
@@ -40,24 +44,27 @@ impl Caller {
         let Some(claims) = keys.verify(token) else {
             return Self::InvalidToken;
         };
-        match (claims.role, CustomerId::parse(&claims.sub), claims.ver) {
-            (Role::Admin, _, _) => Self::Admin,
-            (Role::Customer, Ok(id), Some(token_version)) => Self::Customer { id, token_version },
-            (Role::Customer, _, _) => Self::InvalidToken,
+        let session = claims.sid.as_deref().map(SessionId::parse);
+        let issued_at = DateTime::from_timestamp(claims.iat, 0);
+        match (
+            claims.role,
+            CustomerId::parse(&claims.sub),
+            session,
+            issued_at,
+        ) {
+            (Role::Admin, _, None, Some(issued_at)) => Self::Admin { issued_at },
+            (Role::Customer, Ok(id), Some(Ok(session)), _) => Self::Customer { id, session },
+            _ => Self::InvalidToken,
         }
     }
 
-    /// The session of a caller that must be authenticated.
-    pub fn session(&self) -> Result<Session, AppError> {
+    /// The principal of a caller that must be authenticated.
+    pub fn principal(&self) -> Result<Principal, AppError> {
         match *self {
             Self::Anonymous => Err(AppError::Unauthenticated(unauthenticated::TOKEN_REQUIRED)),
             Self::InvalidToken => Err(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN)),
-            Self::Customer { id, token_version } => Ok(Session::Customer { id, token_version }),
-            Self::Admin => Ok(Session::Admin),
+            Self::Customer { id, session } => Ok(Principal::Customer { id, session }),
+            Self::Admin { issued_at } => Ok(Principal::Admin { issued_at }),
         }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Self::Admin)
     }
 }

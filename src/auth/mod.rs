@@ -4,6 +4,6 @@ mod caller;
 mod password;
 mod token;
 
-pub use caller::{Caller, Session};
+pub use caller::{Caller, Principal};
 pub use password::{PasswordHash, PasswordHasher};
 pub use token::{Claims, IssuedToken, Role, TokenKeys};

@@ -1,5 +1,5 @@
-//! Signed session tokens (JWT, HS256). A customer token carries the customer's token version:
-//! changing the password bumps it, which revokes every token issued before.
+//! Signed access tokens (JWT, HS256). A customer's token names its session (`sid`): ending the
+//! session ends the token. An admin's token has an id (`jti`) and is revoked by issue time.
 
 use std::time::Duration;
 
@@ -8,7 +8,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
-use crate::{domain::CustomerId, error::AppError};
+use crate::{
+    domain::{CustomerId, SessionId},
+    error::AppError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,7 +20,7 @@ pub enum Role {
     Admin,
 }
 
-/// What a token says. `ver` is present on customer tokens only.
+/// What a token says. `sid` is on customer tokens only, `jti` on admin tokens only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -26,7 +29,9 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ver: Option<i32>,
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 pub struct IssuedToken {
@@ -58,40 +63,45 @@ impl TokenKeys {
         }
     }
 
+    /// An access token of customer `id` in session `session`, for the access-token lifetime.
     pub fn issue_customer(
         &self,
         id: CustomerId,
-        token_version: i32,
+        session: SessionId,
     ) -> Result<IssuedToken, AppError> {
-        self.issue(
-            id.to_string(),
-            Role::Customer,
-            Some(token_version),
-            self.ttl,
-        )
+        self.issue(Claims {
+            sub: id.to_string(),
+            role: Role::Customer,
+            sid: Some(session.to_string()),
+            ..self.claims(self.ttl)?
+        })
     }
 
     pub fn issue_admin(&self, ttl: Duration) -> Result<IssuedToken, AppError> {
-        self.issue("admin".to_owned(), Role::Admin, None, ttl)
+        self.issue(Claims {
+            sub: "admin".to_owned(),
+            role: Role::Admin,
+            jti: Some(uuid::Uuid::now_v7().to_string()),
+            ..self.claims(ttl)?
+        })
     }
 
-    fn issue(
-        &self,
-        sub: String,
-        role: Role,
-        ver: Option<i32>,
-        ttl: Duration,
-    ) -> Result<IssuedToken, AppError> {
+    /// The claims every token has, issued now for `ttl`.
+    fn claims(&self, ttl: Duration) -> Result<Claims, AppError> {
         let now = Utc::now();
         let expires_at = now + chrono::Duration::from_std(ttl).map_err(AppError::internal)?;
-        let claims = Claims {
-            sub,
-            role,
+        Ok(Claims {
+            sub: String::new(),
+            role: Role::Customer,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             iss: self.issuer.clone(),
-            ver,
-        };
+            sid: None,
+            jti: None,
+        })
+    }
+
+    fn issue(&self, claims: Claims) -> Result<IssuedToken, AppError> {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)?;
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or_else(|| {
@@ -120,13 +130,16 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_their_claims() {
         let keys = keys("0123456789abcdef0123456789abcdef");
-        let id = CustomerId::generate();
-        let issued = keys.issue_customer(id, 3).unwrap();
+        let (id, session) = (CustomerId::generate(), SessionId::generate());
+        let issued = keys.issue_customer(id, session).unwrap();
         let claims = keys.verify(&issued.token).unwrap();
         assert_eq!(claims.sub, id.to_string());
         assert_eq!(claims.role, Role::Customer);
-        assert_eq!(claims.ver, Some(3));
+        assert_eq!(claims.sid, Some(session.to_string()));
+        assert_eq!(claims.jti, None);
         assert_eq!(claims.exp, issued.expires_at.timestamp());
+        let admin = keys.verify(&keys.issue_admin(Duration::from_secs(60)).unwrap().token);
+        assert!(admin.unwrap().jti.is_some(), "admin tokens have an id");
     }
 
     #[test]

@@ -12,33 +12,26 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::{
     auth::PasswordHash,
-    domain::{Address, ClientNetwork, CustomerId},
+    domain::{CustomerId, SessionId, TokenHash},
     error::AppError,
 };
 
 mod pg;
 mod pool;
+mod records;
 mod rows;
 mod schema;
 mod sql_types;
 mod sqlite;
+mod throttle;
+mod writes;
 
 pub use pool::{PoolSettings, PoolState};
-
-/// A customer as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CustomerRecord {
-    pub id: CustomerId,
-    pub name: String,
-    pub email: String,
-    pub phone: Option<String>,
-    pub address: Option<Address>,
-    pub password_hash: Option<PasswordHash>,
-    /// Bumped when the password changes; tokens carrying an older value are revoked.
-    pub token_version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+pub use records::{
+    AccountToken, CustomerRecord, Expiring, KeyClaim, Purpose, Rotation, SessionRecord,
+};
+pub use throttle::{Action, Admission, AttemptId, AttemptWindow, RecentAttempts};
+pub use writes::{next_updated_at, CustomerPatch, CustomerUpdate, WriteGuard, Written};
 
 /// Which customers the admin listing shows; every condition given must hold.
 #[derive(Debug, Default, Clone)]
@@ -90,144 +83,38 @@ fn contains_pattern(term: &str) -> String {
     pattern
 }
 
-/// Recent failed logins, newest first, at most as many as the limit asked for.
-#[derive(Debug, Default)]
-pub struct RecentFailures {
-    pub for_email: Vec<DateTime<Utc>>,
-    pub for_client: Vec<DateTime<Utc>>,
+/// Presenting refresh token `presented` at `now`: if it is current, the session moves to
+/// `next` and lives until `expires_at`. A spent token presented within `race_window` of its
+/// rotation lost a race with its own session; later, it is reuse.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRequest {
+    pub presented: TokenHash,
+    pub next: TokenHash,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub race_window: chrono::Duration,
 }
 
-/// A login attempt to admit at `at`: the failed (or still running) attempts since `since`
-/// count against the limits, per email key and per client network. A limit of 0 is none.
-#[derive(Debug)]
-pub struct AttemptWindow<'a> {
-    pub email_key: &'a str,
-    pub client: Option<ClientNetwork>,
-    pub at: DateTime<Utc>,
-    pub since: DateTime<Utc>,
-    pub email_limit: i64,
-    pub client_limit: i64,
-}
-
-impl AttemptWindow<'_> {
-    /// Whether the attempts found leave no room for another.
-    fn is_full(&self, recent: &RecentFailures) -> bool {
-        let full = |limit: i64, found: usize| {
-            limit > 0 && i64::try_from(found).unwrap_or(i64::MAX) >= limit
-        };
-        full(self.email_limit, recent.for_email.len())
-            || full(self.client_limit, recent.for_client.len())
-    }
-}
-
-/// Whether a login attempt may check its password.
-#[derive(Debug)]
-pub enum Admission {
-    /// Counted already, as a failure until [`Store::forget_login_attempt`] says it was not.
-    Admitted(AttemptId),
-    /// The limit is reached by these attempts.
-    Refused(RecentFailures),
-}
-
-/// A login attempt recorded before its password was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptId(i64);
-
-/// Changes to a customer's columns, decided before the write: `None` leaves a column as it
-/// is; for `phone` and `address`, `Some(None)` clears it.
-#[derive(Debug, Default, Clone)]
-pub struct CustomerPatch {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<Option<String>>,
-    pub address: Option<Option<Address>>,
-    /// A new password; the customer's token version goes up with it.
-    pub password_hash: Option<PasswordHash>,
-}
-
-impl CustomerPatch {
-    /// `current` with the patch applied at `at`, or `None` when nothing would change.
-    pub fn apply(&self, current: &CustomerRecord, at: DateTime<Utc>) -> Option<CustomerRecord> {
-        let mut next = current.clone();
-        if let Some(name) = &self.name {
-            next.name.clone_from(name);
-        }
-        if let Some(email) = &self.email {
-            next.email.clone_from(email);
-        }
-        if let Some(phone) = &self.phone {
-            next.phone.clone_from(phone);
-        }
-        if let Some(address) = &self.address {
-            next.address.clone_from(address);
-        }
-        if let Some(hash) = &self.password_hash {
-            next.password_hash = Some(hash.clone());
-            next.token_version += 1;
-        }
-        if next == *current {
-            return None;
-        }
-        next.updated_at = next_updated_at(current.updated_at, at);
-        Some(next)
-    }
-}
-
-/// A write's `updated_at`: `at`, but strictly later than before even if two writes land within
-/// one microsecond.
-pub fn next_updated_at(before: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
-    at.max(before + chrono::Duration::microseconds(1))
-}
-
-/// An update of customer `id`: its patch, applied at `at` while `guard` holds.
+/// A password reset: the mailed token spent, the new password set, every session ended and
+/// a new one started, as one write.
 #[derive(Debug, Clone)]
-pub struct CustomerUpdate {
-    pub id: CustomerId,
-    pub patch: CustomerPatch,
-    pub guard: WriteGuard,
-    pub at: DateTime<Utc>,
+pub struct PasswordReset {
+    pub token_hash: TokenHash,
+    pub password_hash: PasswordHash,
+    /// The new session (its customer is the token's).
+    pub session: SessionRecord,
+    pub refresh_hash: TokenHash,
 }
 
-/// What must still hold when a write to a customer happens.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WriteGuard {
-    /// The `updatedAt` the client last read (`expectedUpdatedAt`).
-    pub updated_at: Option<DateTime<Utc>>,
-    /// The token version of the customer's own token, when the customer writes.
-    pub token_version: Option<i32>,
-}
-
-impl WriteGuard {
-    /// Why a write to `current` (`None`: no such row) would be refused, if it would.
-    fn refusal<T>(&self, current: Option<&CustomerRecord>) -> Option<Written<T>> {
-        let Some(current) = current else {
-            return Some(Written::NotFound);
-        };
-        if self
-            .token_version
-            .is_some_and(|version| version != current.token_version)
-        {
-            return Some(Written::Revoked);
-        }
-        if self
-            .updated_at
-            .is_some_and(|expected| expected != current.updated_at)
-        {
-            return Some(Written::Stale);
-        }
-        None
-    }
-}
-
-/// How a guarded write ended.
-#[derive(Debug)]
-pub enum Written<T> {
-    Done(T),
-    NotFound,
-    /// The writer's own token no longer has the customer's token version.
-    Revoked,
-    /// The customer changed since `expectedUpdatedAt`.
-    Stale,
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsOf {
+    /// Every session of the customer.
+    Customer(CustomerId),
+    /// One session, whoever's it is.
+    Session(SessionId),
+    /// One session, if it is the customer's.
+    CustomerSession(CustomerId, SessionId),
 }
 
 /// The operations the service needs. Calls block: run them through [`crate::blocking::run`].
@@ -243,6 +130,15 @@ pub trait Store: Send + Sync + 'static {
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError>;
 
+    /// Customer `id` while `session` of theirs has not ended or expired at `now`: one round
+    /// trip checks the token and loads its customer.
+    fn find_customer_in_session(
+        &self,
+        id: CustomerId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerRecord>, AppError>;
+
     /// Up to `query.limit` customers matching its filter, newest first, after its position.
     fn list_customers(&self, query: &ListQuery) -> Result<Vec<CustomerRecord>, AppError>;
 
@@ -253,22 +149,96 @@ pub trait Store: Send + Sync + 'static {
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError>;
 
     /// Applies the patch while the guard holds, and returns the customer as it stands
-    /// afterwards (as it was, when the patch changes nothing: then nothing is written).
+    /// afterwards (as it was, when the patch changes nothing: then nothing is written). A new
+    /// password ends every session of the customer in the same write.
     fn update_customer(&self, update: &CustomerUpdate)
         -> Result<Written<CustomerRecord>, AppError>;
 
-    /// Deletes the customer while `guard` holds.
+    /// Deletes the customer, with their sessions and tokens, while the guard holds.
     fn delete_customer(&self, id: CustomerId, guard: WriteGuard) -> Result<Written<()>, AppError>;
 
-    /// Counts the attempts in `window` and, while both limits leave room, records this one,
-    /// atomically: attempts running in parallel for one email or client are admitted one at a
-    /// time, so no more than the limit ever reach the password check. Forgets attempts older
-    /// than the window.
-    fn admit_login_attempt(&self, window: &AttemptWindow<'_>) -> Result<Admission, AppError>;
+    /// Records `attempt` while both limits of its window leave room, atomically: attempts
+    /// running in parallel for one email or client are admitted one at a time.
+    fn admit_attempt(&self, window: &AttemptWindow) -> Result<Admission, AppError>;
 
-    /// Removes an admitted attempt that did not fail (the password matched, or was never
-    /// checked).
-    fn forget_login_attempt(&self, attempt: AttemptId) -> Result<(), AppError>;
+    /// Removes an admitted attempt that turned out not to count (a login that succeeded, or
+    /// whose password was never checked).
+    fn forget_attempt(&self, attempt: AttemptId) -> Result<(), AppError>;
+
+    /// Starts a session whose refresh token has hash `refresh_hash`.
+    fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh_hash: &TokenHash,
+    ) -> Result<(), AppError>;
+
+    /// Rotates the refresh token of a session, or tells why not (see [`Rotation`]).
+    fn refresh_session(&self, request: &RefreshRequest) -> Result<Rotation, AppError>;
+
+    /// The customer's sessions that have not expired at `now`, newest first.
+    fn list_sessions(
+        &self,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, AppError>;
+
+    /// Ends the sessions named; returns how many there were.
+    fn end_sessions(&self, which: SessionsOf) -> Result<usize, AppError>;
+
+    /// Keeps a mailed single-use token, by its hash.
+    fn insert_account_token(&self, hash: &TokenHash, token: &AccountToken) -> Result<(), AppError>;
+
+    /// Takes (reads and removes) the unexpired token of this purpose with this hash.
+    fn take_account_token(
+        &self,
+        hash: &TokenHash,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, AppError>;
+
+    /// The customer of the unexpired token of this purpose with this hash, without spending
+    /// it.
+    fn account_token_customer(
+        &self,
+        hash: &TokenHash,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, AppError>;
+
+    /// Spends the reset token, sets the new password, ends every session and starts the new
+    /// one, as one write; `None` when the token is no longer there to spend.
+    fn reset_password(&self, reset: &PasswordReset) -> Result<Option<CustomerRecord>, AppError>;
+
+    /// Marks the customer's email verified, if it is still `email`; whether it was.
+    fn verify_email(
+        &self,
+        customer: CustomerId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AppError>;
+
+    /// Claims `key` for the request with hash `request_hash`, or tells what it was used for.
+    fn claim_idempotency_key(
+        &self,
+        key: &str,
+        request_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<KeyClaim, AppError>;
+
+    /// Keeps the answer of the request that claimed `key`.
+    fn finish_idempotency_key(&self, key: &str, response: &str) -> Result<(), AppError>;
+
+    /// Lets `key` go, when its request failed and may be sent again.
+    fn release_idempotency_key(&self, key: &str) -> Result<(), AppError>;
+
+    /// Admin tokens issued before this instant are revoked.
+    fn admin_token_cutoff(&self) -> Result<Option<DateTime<Utc>>, AppError>;
+
+    /// Revokes every admin token issued before `before`.
+    fn revoke_admin_tokens(&self, before: DateTime<Utc>) -> Result<(), AppError>;
+
+    /// Removes at most `batch` rows of `what` that expired before `before`; returns how many.
+    fn prune(&self, what: Expiring, before: DateTime<Utc>, batch: i64) -> Result<usize, AppError>;
 }
 
 /// Where the data lives.
@@ -286,9 +256,9 @@ pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn St
     })
 }
 
-/// Maps a Diesel error the same way for both backends: a taken email (the only unique key a
-/// client can hit) is CONFLICT, a lost connection is SERVICE_UNAVAILABLE, anything else is
-/// internal.
+/// Maps a Diesel error the same way for both backends: a taken email (the one unique key a
+/// client's input can hit) is CONFLICT, a lost connection is SERVICE_UNAVAILABLE, anything
+/// else is internal. Stores that write other unique keys map those violations themselves.
 impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
         match &error {
@@ -329,76 +299,4 @@ where
     })
     .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
     .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn customer() -> CustomerRecord {
-        let at = chrono::DateTime::from_timestamp_micros(1_795_000_000_000_000).unwrap();
-        CustomerRecord {
-            id: CustomerId::generate(),
-            name: "Ada".to_owned(),
-            email: "ada@example.io".to_owned(),
-            phone: Some("123".to_owned()),
-            address: None,
-            password_hash: None,
-            token_version: 0,
-            created_at: at,
-            updated_at: at,
-        }
-    }
-
-    #[test]
-    fn a_patch_that_changes_nothing_writes_nothing() {
-        let current = customer();
-        let same = CustomerPatch {
-            name: Some("Ada".to_owned()),
-            ..CustomerPatch::default()
-        };
-        assert_eq!(same.apply(&current, current.updated_at), None);
-        let cleared = CustomerPatch {
-            phone: Some(None),
-            ..CustomerPatch::default()
-        };
-        let next = cleared.apply(&current, current.updated_at).unwrap();
-        assert_eq!(next.phone, None);
-        assert!(next.updated_at > current.updated_at, "strictly later");
-    }
-
-    #[test]
-    fn a_new_password_bumps_the_token_version() {
-        let current = customer();
-        let patch = CustomerPatch {
-            password_hash: Some(PasswordHash::from_stored("$2b$04$x".to_owned())),
-            ..CustomerPatch::default()
-        };
-        assert_eq!(patch.apply(&current, Utc::now()).unwrap().token_version, 1);
-    }
-
-    #[test]
-    fn guards_refuse_in_order_missing_revoked_stale() {
-        let current = customer();
-        let guard = WriteGuard {
-            updated_at: Some(current.updated_at - chrono::Duration::seconds(1)),
-            token_version: Some(3),
-        };
-        assert!(matches!(guard.refusal::<()>(None), Some(Written::NotFound)));
-        assert!(matches!(
-            guard.refusal::<()>(Some(&current)),
-            Some(Written::Revoked)
-        ));
-        let guard = WriteGuard {
-            token_version: Some(0),
-            ..guard
-        };
-        assert!(matches!(
-            guard.refusal::<()>(Some(&current)),
-            Some(Written::Stale)
-        ));
-        assert!(WriteGuard::default()
-            .refusal::<()>(Some(&current))
-            .is_none());
-    }
 }

@@ -1,11 +1,11 @@
-//! The one conversion between a customer as both databases store it and [`CustomerRecord`].
+//! The one conversion between rows as both databases store them and the records.
 
 use diesel::prelude::*;
 
 use super::{
-    schema::customers,
+    schema::{customers, sessions},
     sql_types::{AddressJson, Id, Moment},
-    CustomerRecord,
+    CustomerRecord, SessionRecord,
 };
 use crate::auth::PasswordHash;
 
@@ -20,7 +20,7 @@ pub struct CustomerRow {
     pub phone: Option<String>,
     pub address: Option<AddressJson>,
     pub password_hash: Option<String>,
-    pub token_version: i32,
+    pub email_verified: bool,
     pub created_at: Moment,
     pub updated_at: Moment,
 }
@@ -34,7 +34,7 @@ impl From<CustomerRow> for CustomerRecord {
             phone: row.phone,
             address: row.address.map(|address| address.0),
             password_hash: row.password_hash.map(PasswordHash::from_stored),
-            token_version: row.token_version,
+            email_verified: row.email_verified,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
         }
@@ -50,9 +50,34 @@ impl From<&CustomerRecord> for CustomerRow {
             phone: record.phone.clone(),
             address: record.address.clone().map(AddressJson),
             password_hash: record.password_hash.as_ref().map(|h| h.as_str().to_owned()),
-            token_version: record.token_version,
+            email_verified: record.email_verified,
             created_at: Moment(record.created_at),
             updated_at: Moment(record.updated_at),
+        }
+    }
+}
+
+/// A row of `sessions`, without its token hashes.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: Id,
+    pub customer_id: Id,
+    pub user_agent: Option<String>,
+    pub created_at: Moment,
+    pub last_used_at: Moment,
+    pub expires_at: Moment,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id.0.into(),
+            customer_id: row.customer_id.0.into(),
+            user_agent: row.user_agent,
+            created_at: row.created_at.0,
+            last_used_at: row.last_used_at.0,
+            expires_at: row.expires_at.0,
         }
     }
 }

@@ -96,6 +96,12 @@ impl From<crate::domain::CustomerId> for Id {
     }
 }
 
+impl From<crate::domain::SessionId> for Id {
+    fn from(id: crate::domain::SessionId) -> Self {
+        Self(id.as_uuid())
+    }
+}
+
 impl From<crate::domain::ClientNetwork> for Network {
     fn from(network: crate::domain::ClientNetwork) -> Self {
         Self(network.as_net())

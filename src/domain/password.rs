@@ -23,6 +23,17 @@ impl Password {
         Ok(Self(SecretString::from(raw)))
     }
 
+    /// A password typed to log in (or to check against a stored hash): whatever the policy
+    /// was when it was set, only what bcrypt cannot read is refused. A password that does not
+    /// match is the one wrong-credentials answer, not an input error, so raising the minimum
+    /// length one day locks no existing customer out.
+    pub fn candidate(raw: &str) -> Result<Self, String> {
+        if raw.len() > Self::MAX_BYTES {
+            return Err(format!("must be at most {} bytes long", Self::MAX_BYTES));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -39,6 +50,14 @@ mod tests {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse("1234\u{0}5678").is_err());
+    }
+
+    #[test]
+    fn a_login_candidate_is_refused_only_past_bcrypts_limit() {
+        assert!(Password::candidate("").is_ok());
+        assert!(Password::candidate("short").is_ok());
+        assert!(Password::candidate(&"a".repeat(72)).is_ok());
+        assert!(Password::candidate(&"a".repeat(73)).is_err());
     }
 
     #[test]

@@ -33,12 +33,15 @@ pub struct Bounds {
 /// recursion limit (which it is configured to match), and of brackets in the query text.
 pub const MAX_NESTING: usize = 32;
 
-/// Fields that cost more than 1 because they run bcrypt: a document of aliased logins cannot
-/// queue dozens of password checks.
+/// Fields that cost more than 1 because they run bcrypt or send mail: a document of aliased
+/// logins cannot queue dozens of password checks, nor one of aliased requests dozens of mails.
 const FIELD_COSTS: &[(&str, usize)] = &[
     ("authenticateCustomer", 25),
     ("createCustomer", 10),
     ("updateCustomer", 10),
+    ("resetPassword", 10),
+    ("requestPasswordReset", 10),
+    ("requestEmailVerification", 10),
 ];
 
 fn field_cost(name: &str) -> usize {

@@ -6,8 +6,11 @@ use async_graphql::{InputObject, MaybeUndefined, ID};
 use super::scalars::DateTime;
 use crate::{
     db,
-    domain::{plain_text, Address, AddressParts, CustomerId, Email, Name, Password, Phone},
-    error::AppError,
+    domain::{
+        plain_text, Address, AddressParts, CustomerId, Email, IdempotencyKey, Name, Password,
+        Phone, SecretToken, SessionId,
+    },
+    error::{unauthenticated, AppError},
     service::{CustomerChanges, NewCustomer, PageRequest},
 };
 
@@ -26,6 +29,35 @@ pub fn email(raw: &str) -> Result<Email, AppError> {
 
 pub fn password(raw: &str) -> Result<Password, AppError> {
     field("password", Password::parse(raw))
+}
+
+pub fn new_password(raw: &str) -> Result<Password, AppError> {
+    field("newPassword", Password::parse(raw))
+}
+
+/// A password typed to log in: only more than bcrypt can read is refused as input.
+pub fn login_password(raw: &str) -> Result<Password, AppError> {
+    field("password", Password::candidate(raw))
+}
+
+pub fn session_id(id: &ID) -> Result<SessionId, AppError> {
+    field("sessionId", SessionId::parse(id))
+}
+
+/// A refresh token is a credential: one that cannot be ours is the one invalid-token answer.
+pub fn refresh_token(raw: &str) -> Result<SecretToken, AppError> {
+    SecretToken::parse(raw).map_err(|_| AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
+}
+
+/// The token from a password-reset or verification mail.
+pub fn mailed_token(raw: &str) -> Result<SecretToken, AppError> {
+    field("token", SecretToken::parse(raw))
+}
+
+/// The `Idempotency-Key` header, when one was sent.
+pub fn idempotency_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, AppError> {
+    raw.map(|raw| field("Idempotency-Key", IdempotencyKey::parse(raw)))
+        .transpose()
 }
 
 /// A postal address. Blank parts are dropped; an address with no parts is no address.

@@ -24,9 +24,16 @@ pub use query::QueryRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The network of the client that sent a request, for the per-client login throttle.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<ClientNetwork>);
+/// What a request says about itself besides its document and token.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// The client's network, which the per-client throttle counts.
+    pub client: Option<ClientNetwork>,
+    /// The `User-Agent`, kept with a session that the request starts.
+    pub user_agent: Option<String>,
+    /// The `Idempotency-Key` header, as sent.
+    pub idempotency_key: Option<String>,
+}
 
 /// Builds the schema; the service is schema data, shared by every request. Depth and
 /// complexity are bounded before async-graphql sees a document (see `analysis`); its own
@@ -47,7 +54,7 @@ pub fn sdl() -> String {
 }
 
 fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
 }
 
 fn service<'a>(ctx: &Context<'a>) -> &'a CustomerService {
@@ -58,6 +65,11 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
 }
 
-fn client_addr(ctx: &Context<'_>) -> Option<ClientNetwork> {
-    ctx.data_opt::<ClientAddr>().and_then(|addr| addr.0)
+fn meta<'a>(ctx: &Context<'a>) -> &'a RequestMeta {
+    static NONE: RequestMeta = RequestMeta {
+        client: None,
+        user_agent: None,
+        idempotency_key: None,
+    };
+    ctx.data_opt::<RequestMeta>().unwrap_or(&NONE)
 }

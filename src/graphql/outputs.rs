@@ -1,17 +1,21 @@
 //! Output types: what clients read.
 
-use async_graphql::{Object, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 
-use super::scalars::DateTime;
+use super::{caller, scalars::DateTime, service};
 use crate::{
-    db::CustomerRecord,
-    domain,
-    service::{LoginSession, Page},
+    auth::Caller,
+    db::{CustomerRecord, SessionRecord},
+    domain::{self, CustomerId, SessionId},
+    service::{IssuedSession, Page},
 };
 
 /// A customer record.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Customer {
+    #[graphql(skip)]
+    id: CustomerId,
     /// The customer's id: a UUID (v7, time-ordered), as text.
     customer_id: ID,
     /// Display name.
@@ -22,20 +26,43 @@ pub struct Customer {
     phone: Option<String>,
     /// Postal address, if any.
     address: Option<Address>,
+    /// Whether the customer proved that `email` is theirs (by the link in a verification
+    /// mail). A new address is unverified again.
+    email_verified: bool,
     /// When the customer was created.
     created_at: DateTime,
     /// When the customer was last changed; pass it as `expectedUpdatedAt` to update safely.
     updated_at: DateTime,
 }
 
+#[ComplexObject]
+impl Customer {
+    /// The customer's sessions (logins that have not ended or expired), newest first. The
+    /// customer and admins may see them.
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
+        let caller = caller(ctx);
+        let sessions = service(ctx).sessions(caller, self.id).await?;
+        let current = match caller {
+            Caller::Customer { session, .. } => Some(*session),
+            _ => None,
+        };
+        Ok(sessions
+            .into_iter()
+            .map(|session| Session::of(session, current))
+            .collect())
+    }
+}
+
 impl From<CustomerRecord> for Customer {
     fn from(record: CustomerRecord) -> Self {
         Self {
+            id: record.id,
             customer_id: ID(record.id.to_string()),
             name: record.name,
             email: record.email,
             phone: record.phone,
             address: record.address.as_ref().map(Address::from),
+            email_verified: record.email_verified,
             created_at: record.created_at.into(),
             updated_at: record.updated_at.into(),
         }
@@ -124,25 +151,83 @@ pub struct DeleteCustomerPayload {
     pub customer_id: ID,
 }
 
-/// The result of `authenticateCustomer`: a session token.
+/// A session's tokens: `authenticateCustomer`, `refreshSession` and `resetPassword` answer
+/// with them.
 #[derive(SimpleObject)]
 pub struct AuthenticateCustomerPayload {
-    /// A signed JWT; send it as `Authorization: Bearer <token>`.
+    /// The access token, a signed JWT; send it as `Authorization: Bearer <token>`. Short-lived:
+    /// renew it with `refreshSession` before `expiresAt`.
     token: String,
     /// The id of the customer the token belongs to.
     customer_id: ID,
-    /// When the token expires (its `exp` claim).
+    /// When the access token expires (its `exp` claim).
     expires_at: DateTime,
+    /// The refresh token: opaque, single use. Keep it safe; `refreshSession` exchanges it for
+    /// new tokens. Presenting it a second time ends the session.
+    refresh_token: String,
+    /// When the refresh token expires, unless the session is refreshed before.
+    refresh_expires_at: DateTime,
+    /// The session the tokens belong to.
+    session: Session,
 }
 
-impl From<LoginSession> for AuthenticateCustomerPayload {
-    fn from(session: LoginSession) -> Self {
+impl From<IssuedSession> for AuthenticateCustomerPayload {
+    fn from(issued: IssuedSession) -> Self {
         Self {
-            token: session.token,
-            customer_id: ID(session.customer_id.to_string()),
-            expires_at: session.expires_at.into(),
+            token: issued.access_token,
+            customer_id: ID(issued.session.customer_id.to_string()),
+            expires_at: issued.access_expires_at.into(),
+            refresh_token: issued.refresh_token.expose().to_owned(),
+            refresh_expires_at: issued.session.expires_at.into(),
+            session: Session::of(issued.session.clone(), Some(issued.session.id)),
         }
     }
+}
+
+/// A login that a client keeps, with its refresh token.
+#[derive(SimpleObject)]
+pub struct Session {
+    /// The session's id; `revokeSession` ends it.
+    session_id: ID,
+    /// When the customer logged in.
+    created_at: DateTime,
+    /// When the session last logged in or refreshed.
+    last_used_at: DateTime,
+    /// When its refresh token expires, unless it is refreshed before.
+    expires_at: DateTime,
+    /// The `User-Agent` of the client that logged in, if it sent one.
+    user_agent: Option<String>,
+    /// Whether this is the session of the token that asked.
+    current: bool,
+}
+
+impl Session {
+    fn of(record: SessionRecord, current: Option<SessionId>) -> Self {
+        Self {
+            session_id: ID(record.id.to_string()),
+            created_at: record.created_at.into(),
+            last_used_at: record.last_used_at.into(),
+            expires_at: record.expires_at.into(),
+            user_agent: record.user_agent,
+            current: current == Some(record.id),
+        }
+    }
+}
+
+/// The result of `logout`, `logoutEverywhere` and `revokeSession`.
+#[derive(SimpleObject)]
+pub struct EndSessionsPayload {
+    /// Always true; a failure is a GraphQL error instead.
+    pub success: bool,
+    /// How many sessions ended.
+    pub sessions_ended: i32,
+}
+
+/// The result of a request that is carried out in the background (mail).
+#[derive(SimpleObject)]
+pub struct RequestPayload {
+    /// Always true; a failure is a GraphQL error instead.
+    pub success: bool,
 }
 
 /// A page of customers (Relay cursor connection), newest first.

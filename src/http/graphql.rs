@@ -130,8 +130,8 @@ async fn single(
     request: Request,
     deadline: Instant,
 ) -> HttpResponse {
-    let (caller, client) = state.request_context(http);
-    let request = request.data(caller).data(client);
+    let (caller, meta) = state.request_context(http);
+    let request = request.data(caller).data(meta);
     let (response, outcome) = state.engine.execute(transport, request, deadline).await;
     respond(media, outcome, &response)
 }
@@ -157,11 +157,11 @@ async fn batch(
             &error_body(ErrorCode::BadUserInput, &message),
         );
     }
-    let (caller, client) = state.request_context(http);
+    let (caller, meta) = state.request_context(http);
     let mut responses = Vec::with_capacity(requests.len());
     let mut error = None;
     for request in requests {
-        let request = request.data(caller.clone()).data(client);
+        let request = request.data(caller.clone()).data(meta.clone());
         let (response, outcome) = state
             .engine
             .execute(Transport::Post, request, deadline)

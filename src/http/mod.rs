@@ -14,7 +14,7 @@ use crate::{
     auth::{Caller, TokenKeys},
     config::Limits,
     domain::ClientNetwork,
-    graphql::{ClientAddr, Engine},
+    graphql::{Engine, RequestMeta},
     metrics::Metrics,
     service::CustomerService,
 };
@@ -38,19 +38,37 @@ pub struct AppState {
     pub graphiql: bool,
 }
 
+/// The most of a `User-Agent` kept with a session.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
 impl AppState {
-    /// The caller (from the bearer token) and client network of a request.
-    fn request_context(&self, http: &HttpRequest) -> (Caller, ClientAddr) {
-        let authorization = http
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|value| value.to_str().unwrap_or(""));
-        let caller = Caller::from_authorization(authorization, &self.tokens);
+    /// The caller (from the bearer token) of a request, and what else its headers say.
+    fn request_context(&self, http: &HttpRequest) -> (Caller, RequestMeta) {
+        let headers = http.headers();
+        let text = |name| headers.get(name).map(|value| value.to_str().unwrap_or(""));
+        let caller = Caller::from_authorization(text(header::AUTHORIZATION), &self.tokens);
         let client = self
             .trusted_proxies
-            .client(http.peer_addr().map(|addr| addr.ip()), http.headers())
+            .client(http.peer_addr().map(|addr| addr.ip()), headers)
             .map(ClientNetwork::of);
-        (caller, ClientAddr(client))
+        // Stored as text: no control characters, and bounded.
+        let user_agent = text(header::USER_AGENT)
+            .map(|agent| {
+                agent
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|agent| !agent.trim().is_empty());
+        let meta = RequestMeta {
+            client,
+            user_agent,
+            idempotency_key: text(IDEMPOTENCY_KEY).map(str::to_owned),
+        };
+        (caller, meta)
     }
 }
 

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, CustomerService};
+use super::{idempotency::CreatedSnapshot, now, CustomerService};
 use crate::{
-    auth::{Caller, Session},
-    db::{CustomerPatch, CustomerRecord, CustomerUpdate, WriteGuard, Written},
-    domain::{Address, CustomerId, Email, Name, Password, Phone},
+    auth::{Caller, Principal},
+    db::{CustomerPatch, CustomerRecord, CustomerUpdate, KeyClaim, WriteGuard, Written},
+    domain::{Address, CustomerId, Email, IdempotencyKey, Name, Password, Phone},
     error::{unauthenticated, AppError},
 };
 
@@ -40,13 +40,10 @@ impl CustomerService {
         caller: &Caller,
         id: CustomerId,
     ) -> Result<Option<CustomerRecord>, AppError> {
-        match caller.session()? {
-            Session::Admin => self.with_store(move |store| store.find_customer(id)).await,
-            Session::Customer {
-                id: own,
-                token_version,
-            } => {
-                let me = self.current_customer(own, token_version).await?;
+        match self.principal(caller).await? {
+            Principal::Admin { .. } => self.with_store(move |store| store.find_customer(id)).await,
+            Principal::Customer { id: own, session } => {
+                let me = self.current_customer(own, session).await?;
                 if me.id == id {
                     Ok(Some(me))
                 } else {
@@ -58,22 +55,30 @@ impl CustomerService {
 
     /// `me`: the token's customer; `None` for an admin.
     pub async fn me(&self, caller: &Caller) -> Result<Option<CustomerRecord>, AppError> {
-        match caller.session()? {
-            Session::Admin => Ok(None),
-            Session::Customer { id, token_version } => {
-                self.current_customer(id, token_version).await.map(Some)
+        match self.principal(caller).await? {
+            Principal::Admin { .. } => Ok(None),
+            Principal::Customer { id, session } => {
+                self.current_customer(id, session).await.map(Some)
             }
         }
     }
 
     /// `createCustomer`: admins create anyone (password optional); everyone else signs up,
-    /// with a password, while sign-up is allowed.
+    /// with a password, while sign-up is allowed, and is mailed a verification link. With an
+    /// `Idempotency-Key`, a repeated request replays the first answer.
     pub async fn create(
         &self,
         caller: &Caller,
         new: NewCustomer,
+        key: Option<IdempotencyKey>,
     ) -> Result<CustomerRecord, AppError> {
-        if !caller.is_admin() {
+        let principal = match caller {
+            // A customer's token creates as no token does.
+            Caller::Anonymous | Caller::Customer { .. } => None,
+            _ => Some(self.principal(caller).await?),
+        };
+        let admin = matches!(principal, Some(Principal::Admin { .. }));
+        if !admin {
             if !self.policy.allow_signup {
                 return Err(AppError::Unauthenticated(unauthenticated::SIGNUP_DISABLED));
             }
@@ -84,18 +89,55 @@ impl CustomerService {
                 ));
             }
         }
+        let Some(key) = key else {
+            return self.insert(new, !admin).await;
+        };
+        let fingerprint = self.requests.fingerprint(principal, &new);
+        let (claimed, at) = (key.clone(), now());
+        let claim = self
+            .with_store(move |store| {
+                store.claim_idempotency_key(claimed.as_str(), &fingerprint, at)
+            })
+            .await?;
+        match claim {
+            KeyClaim::Replay(first) => CreatedSnapshot::replay(&first),
+            KeyClaim::Mismatch => Err(AppError::Conflict {
+                field: None,
+                message: "this Idempotency-Key was used with another request",
+            }),
+            KeyClaim::InProgress => Err(AppError::Conflict {
+                field: None,
+                message: "a request with this Idempotency-Key is still running; retry it later",
+            }),
+            KeyClaim::Claimed => {
+                let created = self.insert(new, !admin).await;
+                let answer = created.as_ref().ok().map(CreatedSnapshot::of).transpose()?;
+                self.with_store(move |store| match answer {
+                    Some(answer) => store.finish_idempotency_key(key.as_str(), &answer),
+                    None => store.release_idempotency_key(key.as_str()),
+                })
+                .await?;
+                created
+            }
+        }
+    }
+
+    /// Hashes the password and stores the customer; a sign-up is mailed a verification link.
+    async fn insert(&self, new: NewCustomer, sign_up: bool) -> Result<CustomerRecord, AppError> {
         // A taken email is refused before the (slow, bounded) password hashing: sign-ups for
         // existing addresses cannot queue bcrypt work. The unique index still decides races.
-        let email = new.email.clone();
-        if self
-            .with_store(move |store| store.find_customer_by_email(email.as_str()))
-            .await?
-            .is_some()
-        {
-            return Err(AppError::email_taken());
-        }
         let password_hash = match &new.password {
-            Some(password) => Some(self.hasher.hash(password).await?),
+            Some(password) => {
+                let email = new.email.clone();
+                if self
+                    .with_store(move |store| store.find_customer_by_email(email.as_str()))
+                    .await?
+                    .is_some()
+                {
+                    return Err(AppError::email_taken());
+                }
+                Some(self.hasher.hash(password).await?)
+            }
             None => None,
         };
         let created_at = now();
@@ -106,7 +148,7 @@ impl CustomerService {
             phone: new.phone.map(|p| p.as_str().to_owned()),
             address: new.address,
             password_hash,
-            token_version: 0,
+            email_verified: false,
             created_at,
             updated_at: created_at,
         };
@@ -114,115 +156,102 @@ impl CustomerService {
         self.with_store(move |store| store.insert_customer(&stored))
             .await?;
         tracing::info!(customer_id = %record.id, "customer created");
+        if sign_up {
+            self.send_verification(record.clone());
+        }
         Ok(record)
     }
 
     /// `updateCustomer`: admins update anyone, customers only themselves. An update that
-    /// changes nothing writes nothing.
+    /// changes nothing writes nothing; a new address is mailed a verification link; a new
+    /// password ends every session.
     pub async fn update(
         &self,
         caller: &Caller,
         id: CustomerId,
         changes: CustomerChanges,
     ) -> Result<CustomerRecord, AppError> {
-        let own_version = self.authorize_write(caller, id).await?;
+        let own_session = self.authorize_write(caller, id).await?;
         let password_hash = match &changes.password {
             Some(password) => {
                 // A revoked token is refused before the password is hashed, not after.
-                if let Some(version) = own_version {
-                    self.current_customer(id, version).await?;
+                if let Some(session) = own_session {
+                    self.current_customer(id, session).await?;
                 }
                 Some(self.hasher.hash(password).await?)
             }
             None => None,
         };
+        let new_email = changes.email.as_ref().map(|e| e.as_str().to_owned());
         let patch = CustomerPatch {
             name: changes.name.map(|name| name.as_str().to_owned()),
-            email: changes.email.map(|email| email.as_str().to_owned()),
+            email: new_email.clone(),
             phone: changes
                 .phone
                 .map(|phone| phone.map(|phone| phone.as_str().to_owned())),
             address: changes.address,
             password_hash,
         };
-        let guard = WriteGuard {
-            updated_at: changes.expected_updated_at,
-            token_version: own_version,
-        };
         let update = CustomerUpdate {
             id,
             patch,
-            guard,
+            guard: WriteGuard {
+                updated_at: changes.expected_updated_at,
+                session: own_session,
+            },
             at: now(),
         };
         let written = self
             .with_store(move |store| store.update_customer(&update))
             .await?;
-        let record = accepted(written, own_version)?;
+        let record = accepted(written, own_session.is_some())?;
         tracing::info!(customer_id = %id, "customer updated");
+        if new_email.is_some() && !record.email_verified {
+            self.send_verification(record.clone());
+        }
         Ok(record)
     }
 
     /// `deleteCustomer`: admins delete anyone, customers only themselves.
     pub async fn delete(&self, caller: &Caller, id: CustomerId) -> Result<(), AppError> {
-        let own_version = self.authorize_write(caller, id).await?;
+        let own_session = self.authorize_write(caller, id).await?;
         let guard = WriteGuard {
             updated_at: None,
-            token_version: own_version,
+            session: own_session,
         };
         let written = self
             .with_store(move |store| store.delete_customer(id, guard))
             .await?;
-        accepted(written, own_version)?;
+        accepted(written, own_session.is_some())?;
         tracing::info!(customer_id = %id, "customer deleted");
         Ok(())
     }
 
     /// The check before a write to customer `id`: an admin may; a customer may write only
-    /// their own record, and gets back the token version to check inside the write.
+    /// their own record, and gets back the session to check inside the write.
     async fn authorize_write(
         &self,
         caller: &Caller,
         id: CustomerId,
-    ) -> Result<Option<i32>, AppError> {
-        match caller.session()? {
-            Session::Admin => Ok(None),
-            Session::Customer {
-                id: own,
-                token_version,
-            } if own == id => Ok(Some(token_version)),
-            Session::Customer {
-                id: own,
-                token_version,
-            } => {
+    ) -> Result<Option<crate::domain::SessionId>, AppError> {
+        match self.principal(caller).await? {
+            Principal::Admin { .. } => Ok(None),
+            Principal::Customer { id: own, session } if own == id => Ok(Some(session)),
+            Principal::Customer { id: own, session } => {
                 // A revoked token is UNAUTHENTICATED, not FORBIDDEN.
-                self.current_customer(own, token_version).await?;
+                self.current_customer(own, session).await?;
                 Err(AppError::Forbidden)
             }
         }
     }
-
-    /// The customer a token names, while that token has not been revoked.
-    pub(super) async fn current_customer(
-        &self,
-        id: CustomerId,
-        token_version: i32,
-    ) -> Result<CustomerRecord, AppError> {
-        let found = self
-            .with_store(move |store| store.find_customer(id))
-            .await?;
-        found
-            .filter(|customer| customer.token_version == token_version)
-            .ok_or(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
-    }
 }
 
 /// What a guarded write's refusal means to the writer. A customer writing their own record
-/// that no longer exists, or whose token version moved on, holds a revoked token.
-fn accepted<T>(written: Written<T>, own_version: Option<i32>) -> Result<T, AppError> {
+/// that no longer exists, or whose session has ended, holds a revoked token.
+fn accepted<T>(written: Written<T>, own: bool) -> Result<T, AppError> {
     match written {
         Written::Done(value) => Ok(value),
-        Written::NotFound if own_version.is_none() => Err(AppError::NotFound),
+        Written::NotFound if !own => Err(AppError::NotFound),
         Written::NotFound | Written::Revoked => {
             Err(AppError::Unauthenticated(unauthenticated::INVALID_TOKEN))
         }

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 
 use super::CustomerService;
 use crate::{
-    auth::{Caller, Session},
+    auth::{Caller, Principal},
     db::{CustomerFilter, CustomerRecord, ListQuery, Position},
     domain::CustomerId,
     error::AppError,
@@ -40,9 +40,9 @@ pub struct Page {
 impl CustomerService {
     /// `customers`: admins only.
     pub async fn list(&self, caller: &Caller, request: PageRequest) -> Result<Page, AppError> {
-        if let Session::Customer { id, token_version } = caller.session()? {
+        if let Principal::Customer { id, session } = self.principal(caller).await? {
             // A revoked token is UNAUTHENTICATED, not FORBIDDEN.
-            self.current_customer(id, token_version).await?;
+            self.current_customer(id, session).await?;
             return Err(AppError::Forbidden);
         }
         let after = request

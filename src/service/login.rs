@@ -1,19 +1,20 @@
-//! `authenticateCustomer`: bcrypt check, session token, and the failed-login throttle, kept
-//! in the database so that it holds across server instances.
+//! `authenticateCustomer` and the throttle it shares with the mail requests: attempts are
+//! counted in the database, so that the limits hold across server instances, and counted
+//! before the work they guard, so that parallel attempts cannot slip past them.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{chrono_duration, now, CustomerService};
+use super::{chrono_duration, now, sessions::IssuedSession, CustomerService};
 use crate::{
-    db::{Admission, AttemptId, AttemptWindow},
-    domain::{ClientNetwork, CustomerId, Email, Password},
+    db::{Action, Admission, AttemptId, AttemptWindow, CustomerRecord, RecentAttempts},
+    domain::{ClientNetwork, Email, Password},
     error::{unauthenticated, AppError},
 };
 
-/// How many failed logins are allowed, per email address and per client address, within
-/// a sliding window.
+/// How many attempts are allowed per email address and per client network within a sliding
+/// window: failed logins, and requests for password-reset or verification mail.
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
     pub max_failures_per_email: u32,
@@ -21,37 +22,31 @@ pub struct LoginThrottle {
     pub window: Duration,
 }
 
-/// A successful login.
-pub struct LoginSession {
-    pub token: String,
-    pub customer_id: CustomerId,
-    pub expires_at: DateTime<Utc>,
+/// A login as a client asks for it.
+#[derive(Debug)]
+pub struct NewLogin {
+    pub email: Email,
+    /// As typed: only more than bcrypt can read is refused before it is checked.
+    pub password: Password,
+    pub client: Option<ClientNetwork>,
+    pub user_agent: Option<String>,
 }
 
 impl CustomerService {
-    /// Logs in. The attempt is counted before bcrypt runs (and forgotten if it succeeds), so
-    /// parallel guesses for one email or from one client get no more password checks than
-    /// the limit allows.
-    pub async fn authenticate(
-        &self,
-        email: Email,
-        password: Password,
-        client: Option<ClientNetwork>,
-    ) -> Result<LoginSession, AppError> {
-        let throttle = self.policy.login_throttle.clone();
-        let window = chrono_duration(throttle.window);
-        let at = now();
-        let email_key = email.key();
+    /// Logs in, starting a session. The attempt is counted before bcrypt runs (and forgotten
+    /// if it succeeds), so parallel guesses for one email or from one client get no more
+    /// password checks than the limit allows.
+    pub async fn authenticate(&self, login: NewLogin) -> Result<IssuedSession, AppError> {
+        let NewLogin {
+            email,
+            password,
+            client,
+            user_agent,
+        } = login;
+        let window = self.attempt_window(Action::Login, email.key(), client);
         let (admission, customer) = self
             .with_store(move |store| {
-                let admission = store.admit_login_attempt(&AttemptWindow {
-                    email_key: &email_key,
-                    client,
-                    at,
-                    since: at - window,
-                    email_limit: throttle.max_failures_per_email.into(),
-                    client_limit: throttle.max_failures_per_client.into(),
-                })?;
+                let admission = store.admit_attempt(&window)?;
                 let customer = match admission {
                     Admission::Admitted(_) => store.find_customer_by_email(email.as_str())?,
                     Admission::Refused(_) => None,
@@ -59,28 +54,7 @@ impl CustomerService {
                 Ok((admission, customer))
             })
             .await?;
-        let attempt = match admission {
-            Admission::Admitted(attempt) => attempt,
-            Admission::Refused(recent) => {
-                let limits = &self.policy.login_throttle;
-                let retry_after_secs = [
-                    retry_after(&recent.for_email, limits.max_failures_per_email, window, at),
-                    retry_after(
-                        &recent.for_client,
-                        limits.max_failures_per_client,
-                        window,
-                        at,
-                    ),
-                ]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(1);
-                tracing::warn!(retry_after_secs, "login rate-limited");
-                self.metrics.rate_limited_login();
-                return Err(AppError::RateLimited { retry_after_secs });
-            }
-        };
+        let attempt = self.admitted(admission)?;
 
         let stored_hash = customer.as_ref().and_then(|c| c.password_hash.clone());
         let verified = match self.hasher.verify(&password, stored_hash).await {
@@ -94,15 +68,9 @@ impl CustomerService {
         match customer.filter(|_| verified) {
             Some(customer) => {
                 self.forget_attempt(attempt).await;
-                let issued = self
-                    .tokens
-                    .issue_customer(customer.id, customer.token_version)?;
+                let issued = self.start_session(&customer, user_agent).await?;
                 tracing::info!(customer_id = %customer.id, "login succeeded");
-                Ok(LoginSession {
-                    token: issued.token,
-                    customer_id: customer.id,
-                    expires_at: issued.expires_at,
-                })
+                Ok(issued)
             }
             None => {
                 tracing::info!("login failed");
@@ -112,11 +80,94 @@ impl CustomerService {
         }
     }
 
+    /// A new session of `customer`, stored, and its tokens.
+    async fn start_session(
+        &self,
+        customer: &CustomerRecord,
+        user_agent: Option<String>,
+    ) -> Result<IssuedSession, AppError> {
+        let (session, refresh) = self.new_session(customer.id, user_agent);
+        let (stored, hash) = (session.clone(), refresh.hash());
+        self.with_store(move |store| store.create_session(&stored, &hash))
+            .await?;
+        self.issue(session, refresh)
+    }
+
+    /// Admits one throttled attempt (counted, for a login, until forgotten), or refuses it
+    /// with RATE_LIMITED.
+    pub(super) async fn admit(
+        &self,
+        action: Action,
+        email_key: String,
+        client: Option<ClientNetwork>,
+    ) -> Result<AttemptId, AppError> {
+        let window = self.attempt_window(action, email_key, client);
+        let admission = self
+            .with_store(move |store| store.admit_attempt(&window))
+            .await?;
+        self.admitted(admission)
+    }
+
+    fn attempt_window(
+        &self,
+        action: Action,
+        email_key: String,
+        client: Option<ClientNetwork>,
+    ) -> AttemptWindow {
+        let throttle = &self.policy.login_throttle;
+        let at = now();
+        AttemptWindow {
+            action,
+            email_key,
+            client,
+            at,
+            since: at - chrono_duration(throttle.window),
+            email_limit: throttle.max_failures_per_email.into(),
+            client_limit: throttle.max_failures_per_client.into(),
+        }
+    }
+
+    fn admitted(&self, admission: Admission) -> Result<AttemptId, AppError> {
+        match admission {
+            Admission::Admitted(attempt) => Ok(attempt),
+            Admission::Refused(recent) => {
+                let retry_after_secs = self.retry_after(&recent);
+                tracing::warn!(retry_after_secs, "attempt rate-limited");
+                self.metrics.rate_limited_login();
+                Err(AppError::RateLimited { retry_after_secs })
+            }
+        }
+    }
+
+    /// Seconds until both limits leave room again.
+    fn retry_after(&self, recent: &RecentAttempts) -> u64 {
+        let throttle = &self.policy.login_throttle;
+        let (window, at) = (chrono_duration(throttle.window), now());
+        [
+            retry_after(
+                &recent.for_email,
+                throttle.max_failures_per_email,
+                window,
+                at,
+            ),
+            retry_after(
+                &recent.for_client,
+                throttle.max_failures_per_client,
+                window,
+                at,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(1)
+    }
+
     /// Un-counts an attempt that was not a failure. If that cannot be done, the attempt
     /// stays counted until it leaves the window: the safe side.
     async fn forget_attempt(&self, attempt: AttemptId) {
         if let Err(error) = self
-            .with_store(move |store| store.forget_login_attempt(attempt))
+            .with_store(move |store| store.forget_attempt(attempt))
             .await
         {
             error.log();

@@ -227,7 +227,7 @@ async fn parallel_guesses_for_one_email_get_the_limit_of_checks(backend: Backend
     assert_eq!((checked, limited), (5, 35));
     let (_, metrics) = get_text(&app.address, "/metrics").await;
     assert_eq!(failed_logins_metric(&metrics), 5, "five bcrypt checks");
-    assert_eq!(app.count_rows("login_failures"), 5);
+    assert_eq!(app.count_rows("throttled_attempts"), 5);
 }
 
 async fn parallel_guesses_from_one_client_get_the_limit_of_checks(backend: Backend) {
@@ -283,8 +283,9 @@ async fn forwarded_clients_are_throttled_behind_trusted_proxies_only(backend: Ba
     assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     let body = login_from(app, "2001:db8:1:3::1", "b3@example.io").await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "another /64");
-    let stored = app
-        .scalar("SELECT count(*) AS n FROM login_failures WHERE client_addr = '2001:db8:1:2::/64'");
+    let stored = app.scalar(
+        "SELECT count(*) AS n FROM throttled_attempts WHERE client_addr = '2001:db8:1:2::/64'",
+    );
     assert_eq!(stored, 2);
 
     // Without TRUSTED_PROXIES the header is the client's own claim, and ignored.
@@ -396,7 +397,7 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
     app.execute_sql(&format!(
         "UPDATE customers SET password_hash = '{cheap_hash}' WHERE id = '{id}'"
     ));
-    // A customer whose token a password change (by an admin) revoked.
+    // A customer whose session (and so token) has ended.
     let revoked_id = app
         .create_customer("Revoked", "revoked@example.io", None)
         .await;
@@ -405,7 +406,7 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
     ));
     let revoked = app.login("revoked@example.io", PASSWORD).await;
     app.execute_sql(&format!(
-        "UPDATE customers SET token_version = token_version + 1 WHERE id = '{revoked_id}'"
+        "DELETE FROM sessions WHERE customer_id = '{revoked_id}'"
     ));
     let signup = |n: usize| {
         let input = json!({ "name": "Flood", "email": format!("flood{n}@example.io"), "password": PASSWORD });

@@ -60,7 +60,7 @@ async fn aliased_logins_are_refused_by_complexity_before_any_bcrypt(backend: Bac
         .graphql(None, &format!("mutation {{ {aliases} }}"), json!({}))
         .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
-    assert_eq!(app.count_rows("login_failures"), 0, "no login ran");
+    assert_eq!(app.count_rows("throttled_attempts"), 0, "no login ran");
     let (_, metrics) = get_text(&app.address, "/metrics").await;
     assert!(
         metrics.contains("customer_api_failed_logins_total 0"),

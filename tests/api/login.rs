@@ -25,7 +25,7 @@ async fn unknown_email_and_wrong_password_look_alike(backend: Backend) {
     assert_eq!(wrong["errors"], unknown["errors"], "one answer for both");
     assert_eq!(error_code(&wrong), "UNAUTHENTICATED");
     assert_eq!(message(&wrong), "invalid email or password");
-    assert_eq!(app.count_rows("login_failures"), 2);
+    assert_eq!(app.count_rows("throttled_attempts"), 2);
 }
 
 async fn five_failures_lock_an_email_even_with_the_right_password(backend: Backend) {
@@ -54,7 +54,7 @@ async fn five_failures_lock_an_email_even_with_the_right_password(backend: Backe
         "whole seconds within the window: {retry_after}"
     );
     assert_eq!(
-        app.count_rows("login_failures"),
+        app.count_rows("throttled_attempts"),
         5,
         "rate-limited attempts are not failures"
     );

@@ -294,9 +294,13 @@ async fn login_returns_a_token_matching_its_claims(backend: Backend) {
     assert_eq!(claims["sub"], id);
     assert_eq!(claims["role"], "customer");
     assert_eq!(claims["iss"], "customer-api");
+    assert_eq!(
+        claims["sid"], session["session"]["sessionId"],
+        "names its session"
+    );
     let exp = claims["exp"].as_i64().unwrap();
     let iat = claims["iat"].as_i64().unwrap();
-    assert_eq!(exp - iat, 3600, "the configured TTL");
+    assert_eq!(exp - iat, 15 * 60, "the default access-token lifetime");
     let expires_at =
         chrono::DateTime::parse_from_rfc3339(session["expiresAt"].as_str().unwrap()).unwrap();
     assert_eq!(expires_at.timestamp(), exp, "expiresAt equals exp");

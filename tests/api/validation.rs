@@ -10,6 +10,7 @@ on_both_backends!(
     update_rules_and_nulls,
     malformed_ids_are_bad_input,
     login_input_is_validated,
+    login_does_not_apply_the_sign_up_password_policy,
 );
 
 /// An address of exactly `len` characters: a 64-character local part and dotted labels.
@@ -250,8 +251,22 @@ async fn login_input_is_validated(backend: Backend) {
         ("BAD_USER_INPUT".into(), Some("password".into()))
     );
     assert_eq!(
-        app.count_rows("login_failures"),
+        app.count_rows("throttled_attempts"),
         0,
         "refused input is not a failed login"
     );
+}
+
+/// The sign-up policy (8 to 72 bytes, no control characters) is not applied to a login: a
+/// password that does not match is the one wrong-credentials answer, so a policy that grows
+/// stricter one day locks nobody out.
+async fn login_does_not_apply_the_sign_up_password_policy(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_customer("Policy", "policy@example.io", Some(PASSWORD))
+        .await;
+    for password in ["", "short", "tab\there", &"x".repeat(72)] {
+        let body = app.try_login("policy@example.io", password).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{password:?}");
+        assert_eq!(message(&body), "invalid email or password");
+    }
 }

@@ -1,14 +1,15 @@
 //! The PostgreSQL store, in SQL: every statement it runs is in this file. Native types (uuid,
-//! timestamptz, jsonb, inet), a unique index on `lower(email)`, trigram indexes for the
-//! listing's search, single-statement conditional writes, and advisory locks for the login
-//! throttle.
+//! timestamptz, jsonb, inet, bytea), a unique index on `lower(email)`, trigram indexes for the
+//! listing's search, writes that check their guards in the same statement (one round trip),
+//! and advisory locks for the throttle.
 
+use chrono::{DateTime, Utc};
 use diesel::{
     pg::{Pg, PgConnection},
     prelude::*,
-    query_builder::BoxedSqlQuery,
+    query_builder::{BoxedSqlQuery, SqlQuery},
     sql_query,
-    sql_types::{BigInt, Bool, Integer, Nullable, Text},
+    sql_types::{BigInt, Binary, Bool, Nullable, Text},
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,13 +17,18 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{
     contains_pattern,
     pool::Pool,
-    rows::CustomerRow,
+    rows::{CustomerRow, SessionRow},
     run_migrations,
     sql_types::{AddressJson, AddressSql, Id, IdSql, Moment, MomentSql, Network, NetworkSql},
-    Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord, CustomerUpdate, ListQuery,
-    PoolSettings, PoolState, RecentFailures, Store, WriteGuard, Written,
+    AccountToken, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
+    CustomerUpdate, Expiring, KeyClaim, ListQuery, PasswordReset, PoolSettings, PoolState, Purpose,
+    RecentAttempts, RefreshRequest, Rotation, SessionRecord, SessionsOf, Store, WriteGuard,
+    Written,
 };
-use crate::{domain::CustomerId, error::AppError};
+use crate::{
+    domain::{CustomerId, SessionId, TokenHash},
+    error::AppError,
+};
 
 mod columns;
 
@@ -46,35 +52,60 @@ impl PgStore {
 }
 
 /// The columns of a [`CustomerRow`].
-const CUSTOMER: &str =
-    "id, name, email, phone, address, password_hash, token_version, created_at, updated_at";
+const CUSTOMER: &str = "id, name, email, phone, address, password_hash, email_verified, \
+                        created_at, updated_at";
+
+/// The columns of a [`SessionRow`].
+const SESSION: &str = "id, customer_id, user_agent, created_at, last_used_at, expires_at";
+
+/// Whether session $s of customer $c has not ended or expired at $t (placeholders named in
+/// the statements that use it).
+const SESSION_ALIVE: &str =
+    "EXISTS (SELECT 1 FROM sessions WHERE id = $s AND customer_id = $c AND expires_at > $t)";
 
 /// The patch's columns are written only where they change something; the guards are part of
 /// the statement, so a write that must not happen touches no row (and is told apart from
-/// "nothing to change" afterwards, on that rare path only). One round trip.
-const UPDATE_CUSTOMER: &str = "
-UPDATE customers SET
-    name = coalesce($2, name),
-    email = coalesce($3, email),
-    phone = CASE WHEN $4 THEN $5 ELSE phone END,
-    address = CASE WHEN $6 THEN $7 ELSE address END,
-    password_hash = coalesce($8, password_hash),
-    token_version = token_version + CASE WHEN $8 IS NULL THEN 0 ELSE 1 END,
-    updated_at = greatest($9, updated_at + interval '1 microsecond')
-WHERE id = $1
-  AND ($10::timestamptz IS NULL OR updated_at = $10)
-  AND ($11::integer IS NULL OR token_version = $11)
-  AND ($2 <> name
-       OR $3 <> email
-       OR ($4 AND $5 IS DISTINCT FROM phone)
-       OR ($6 AND $7 IS DISTINCT FROM address)
-       OR $8 IS NOT NULL)
-RETURNING id, name, email, phone, address, password_hash, token_version, created_at, updated_at";
+/// "nothing to change" afterwards, on that rare path only). A new password ends every session
+/// in the same statement. One round trip.
+fn update_customer_sql() -> String {
+    let alive = SESSION_ALIVE
+        .replace("$s", "$11")
+        .replace("$c", "$1")
+        .replace("$t", "$9");
+    format!(
+        "WITH updated AS (
+    UPDATE customers SET
+        name = coalesce($2, name),
+        email = coalesce($3, email),
+        email_verified = email_verified AND ($3 IS NULL OR lower($3) = lower(email)),
+        phone = CASE WHEN $4 THEN $5 ELSE phone END,
+        address = CASE WHEN $6 THEN $7 ELSE address END,
+        password_hash = coalesce($8, password_hash),
+        updated_at = greatest($9, updated_at + interval '1 microsecond')
+    WHERE id = $1
+      AND ($10::timestamptz IS NULL OR updated_at = $10)
+      AND ($11::uuid IS NULL OR {alive})
+      AND ($2 <> name OR $3 <> email
+           OR ($4 AND $5 IS DISTINCT FROM phone)
+           OR ($6 AND $7 IS DISTINCT FROM address)
+           OR $8 IS NOT NULL)
+    RETURNING {CUSTOMER}
+), ended AS (
+    DELETE FROM sessions WHERE $8::text IS NOT NULL AND customer_id IN (SELECT id FROM updated)
+)
+SELECT {CUSTOMER} FROM updated"
+    )
+}
 
-/// Serialises the admission of login attempts for one email key and for one client network:
-/// transaction-scoped advisory locks, always in that order.
-const LOCK_ATTEMPTS: &str =
-    "SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))";
+/// The customer as it is, and whether the writer's session stands: why a guarded write
+/// touched no row.
+#[derive(QueryableByName)]
+struct Current {
+    #[diesel(embed)]
+    customer: CustomerRow,
+    #[diesel(sql_type = Bool)]
+    session_alive: bool,
+}
 
 impl PgStore {
     fn find(conn: &mut PgConnection, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
@@ -83,6 +114,30 @@ impl PgStore {
             .get_result::<CustomerRow>(conn)
             .optional()?;
         Ok(row.map(CustomerRecord::from))
+    }
+
+    /// Why a write guarded by `guard` touched no row of customer `id`, if it was refused.
+    fn refusal<T>(
+        conn: &mut PgConnection,
+        id: CustomerId,
+        guard: WriteGuard,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Written<T>>, Option<CustomerRecord>), AppError> {
+        let alive = SESSION_ALIVE
+            .replace("$s", "$2")
+            .replace("$c", "$1")
+            .replace("$t", "$3");
+        let current = sql_query(format!(
+            "SELECT {CUSTOMER}, {alive} AS session_alive FROM customers WHERE id = $1"
+        ))
+        .bind::<IdSql, _>(Id::from(id))
+        .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
+        .bind::<MomentSql, _>(Moment(now))
+        .get_result::<Current>(conn)
+        .optional()?;
+        let alive = current.as_ref().is_some_and(|c| c.session_alive);
+        let current = current.map(|c| CustomerRecord::from(c.customer));
+        Ok((guard.refusal(current.as_ref(), alive), current))
     }
 }
 
@@ -110,7 +165,7 @@ impl Store for PgStore {
             .bind::<Nullable<Text>, _>(&row.phone)
             .bind::<Nullable<AddressSql>, _>(&row.address)
             .bind::<Nullable<Text>, _>(&row.password_hash)
-            .bind::<Integer, _>(row.token_version)
+            .bind::<Bool, _>(row.email_verified)
             .bind::<MomentSql, _>(row.created_at)
             .bind::<MomentSql, _>(row.updated_at)
             .execute(conn)?;
@@ -120,6 +175,31 @@ impl Store for PgStore {
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
         self.pool.run(|conn| Self::find(conn, id))
+    }
+
+    fn find_customer_in_session(
+        &self,
+        id: CustomerId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerRecord>, AppError> {
+        let columns = CUSTOMER
+            .split(", ")
+            .map(|column| format!("c.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.pool.run(|conn| {
+            let row = sql_query(format!(
+                "SELECT {columns} FROM customers c JOIN sessions s ON s.customer_id = c.id \
+                 WHERE c.id = $1 AND s.id = $2 AND s.expires_at > $3"
+            ))
+            .bind::<IdSql, _>(Id::from(id))
+            .bind::<IdSql, _>(Id::from(session))
+            .bind::<MomentSql, _>(Moment(now))
+            .get_result::<CustomerRow>(conn)
+            .optional()?;
+            Ok(row.map(CustomerRecord::from))
+        })
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
@@ -190,14 +270,13 @@ impl Store for PgStore {
             guard,
             at,
         } = update;
-        let (id, guard) = (*id, *guard);
         let address = patch
             .address
             .as_ref()
             .map(|address| address.clone().map(AddressJson));
         self.pool.run(|conn| {
-            let updated = sql_query(UPDATE_CUSTOMER)
-                .bind::<IdSql, _>(Id::from(id))
+            let updated = sql_query(update_customer_sql())
+                .bind::<IdSql, _>(Id::from(*id))
                 .bind::<Nullable<Text>, _>(&patch.name)
                 .bind::<Nullable<Text>, _>(&patch.email)
                 .bind::<Bool, _>(patch.phone.is_some())
@@ -207,42 +286,47 @@ impl Store for PgStore {
                 .bind::<Nullable<Text>, _>(patch.password_hash.as_ref().map(|h| h.as_str()))
                 .bind::<MomentSql, _>(Moment(*at))
                 .bind::<Nullable<MomentSql>, _>(guard.updated_at.map(Moment))
-                .bind::<Nullable<Integer>, _>(guard.token_version)
+                .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
                 .get_result::<CustomerRow>(conn)
                 .optional()?;
             if let Some(row) = updated {
                 return Ok(Written::Done(row.into()));
             }
             // Refused, or nothing to change: the row as it is tells which.
-            let current = Self::find(conn, id)?;
-            Ok(guard
-                .refusal(current.as_ref())
-                .unwrap_or_else(|| Written::Done(current.expect("refusal covers a missing row"))))
+            let (refusal, current) = Self::refusal(conn, *id, *guard, *at)?;
+            Ok(refusal
+                .unwrap_or_else(|| Written::Done(current.expect("a refusal covers a missing row"))))
         })
     }
 
     fn delete_customer(&self, id: CustomerId, guard: WriteGuard) -> Result<Written<()>, AppError> {
+        let alive = SESSION_ALIVE
+            .replace("$s", "$2")
+            .replace("$c", "$1")
+            .replace("$t", "$3");
+        let now = Utc::now();
         self.pool.run(|conn| {
-            let deleted = sql_query(
-                "DELETE FROM customers WHERE id = $1 \
-                 AND ($2::integer IS NULL OR token_version = $2)",
-            )
+            // Sessions and mailed tokens go with the customer (ON DELETE CASCADE).
+            let deleted = sql_query(format!(
+                "DELETE FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR {alive})"
+            ))
             .bind::<IdSql, _>(Id::from(id))
-            .bind::<Nullable<Integer>, _>(guard.token_version)
+            .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
+            .bind::<MomentSql, _>(Moment(now))
             .execute(conn)?;
             if deleted == 1 {
                 return Ok(Written::Done(()));
             }
-            let current = Self::find(conn, id)?;
-            Ok(guard.refusal(current.as_ref()).unwrap_or(Written::Done(())))
+            let (refusal, _) = Self::refusal(conn, id, guard, now)?;
+            Ok(refusal.unwrap_or(Written::Done(())))
         })
     }
 
-    fn admit_login_attempt(&self, window: &AttemptWindow<'_>) -> Result<Admission, AppError> {
+    fn admit_attempt(&self, window: &AttemptWindow) -> Result<Admission, AppError> {
         #[derive(QueryableByName)]
-        struct Failed {
+        struct Attempt {
             #[diesel(sql_type = MomentSql)]
-            failed_at: Moment,
+            at: Moment,
         }
         #[derive(QueryableByName)]
         struct Inserted {
@@ -250,46 +334,53 @@ impl Store for PgStore {
             id: i64,
         }
         let client = window.client.map(Network::from);
+        let action = window.action.as_str();
         self.pool.run(|conn| {
             conn.transaction(|conn| {
-                sql_query(LOCK_ATTEMPTS)
-                    .bind::<Text, _>(window.email_key)
-                    .bind::<Nullable<Text>, _>(client.map(|net| net.0.to_string()))
-                    .execute(conn)?;
-                sql_query("DELETE FROM login_failures WHERE failed_at < $1")
-                    .bind::<MomentSql, _>(Moment(window.since))
-                    .execute(conn)?;
-                // The key, bound last, is $3.
+                // Transaction-scoped advisory locks on the email key and on the client
+                // network, always in that order: parallel attempts for one of them are
+                // counted and recorded one after the other.
+                sql_query(
+                    "SELECT pg_advisory_xact_lock(1, hashtext($1 || ':' || $2)), \
+                            pg_advisory_xact_lock(2, hashtext($1 || ':' || $3))",
+                )
+                .bind::<Text, _>(action)
+                .bind::<Text, _>(&window.email_key)
+                .bind::<Nullable<Text>, _>(client.map(|net| net.0.to_string()))
+                .execute(conn)?;
+                // The key, bound last, is $4.
                 let recent = |column: &str, limit: i64| {
                     sql_query(format!(
-                        "SELECT failed_at FROM login_failures WHERE failed_at > $1 \
-                         AND {column} = $3 ORDER BY failed_at DESC LIMIT $2"
+                        "SELECT at FROM throttled_attempts WHERE action = $1 AND at > $2 \
+                         AND {column} = $4 ORDER BY at DESC LIMIT $3"
                     ))
                     .into_boxed::<Pg>()
+                    .bind::<Text, _>(action)
                     .bind::<MomentSql, _>(Moment(window.since))
                     .bind::<BigInt, _>(limit)
                 };
                 let for_email = recent("email_key", window.email_limit)
-                    .bind::<Text, _>(window.email_key)
-                    .load::<Failed>(conn)?;
+                    .bind::<Text, _>(&window.email_key)
+                    .load::<Attempt>(conn)?;
                 let for_client = match client {
                     Some(client) => recent("client_addr", window.client_limit)
                         .bind::<NetworkSql, _>(client)
-                        .load::<Failed>(conn)?,
+                        .load::<Attempt>(conn)?,
                     None => Vec::new(),
                 };
-                let recent = RecentFailures {
-                    for_email: for_email.into_iter().map(|f| f.failed_at.0).collect(),
-                    for_client: for_client.into_iter().map(|f| f.failed_at.0).collect(),
+                let recent = RecentAttempts {
+                    for_email: for_email.into_iter().map(|a| a.at.0).collect(),
+                    for_client: for_client.into_iter().map(|a| a.at.0).collect(),
                 };
                 if window.is_full(&recent) {
                     return Ok(Admission::Refused(recent));
                 }
                 let inserted = sql_query(
-                    "INSERT INTO login_failures (email_key, client_addr, failed_at) \
-                     VALUES ($1, $2, $3) RETURNING id",
+                    "INSERT INTO throttled_attempts (action, email_key, client_addr, at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
                 )
-                .bind::<Text, _>(window.email_key)
+                .bind::<Text, _>(action)
+                .bind::<Text, _>(&window.email_key)
                 .bind::<Nullable<NetworkSql>, _>(client)
                 .bind::<MomentSql, _>(Moment(window.at))
                 .get_result::<Inserted>(conn)?;
@@ -298,12 +389,341 @@ impl Store for PgStore {
         })
     }
 
-    fn forget_login_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
+    fn forget_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query("DELETE FROM login_failures WHERE id = $1")
+            sql_query("DELETE FROM throttled_attempts WHERE id = $1")
                 .bind::<BigInt, _>(attempt.0)
                 .execute(conn)?;
             Ok(())
+        })
+    }
+
+    fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh_hash: &TokenHash,
+    ) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            sql_query(format!(
+                "INSERT INTO sessions ({SESSION}, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind::<IdSql, _>(Id::from(session.id))
+            .bind::<IdSql, _>(Id::from(session.customer_id))
+            .bind::<Nullable<Text>, _>(&session.user_agent)
+            .bind::<MomentSql, _>(Moment(session.created_at))
+            .bind::<MomentSql, _>(Moment(session.last_used_at))
+            .bind::<MomentSql, _>(Moment(session.expires_at))
+            .bind::<Binary, _>(&refresh_hash.0[..])
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn refresh_session(&self, request: &RefreshRequest) -> Result<Rotation, AppError> {
+        self.pool.run(|conn| {
+            let rotated = sql_query(format!(
+                "UPDATE sessions SET refresh_hash = $2, previous_hash = refresh_hash, \
+                 last_used_at = $3, expires_at = $4 \
+                 WHERE refresh_hash = $1 AND expires_at > $3 RETURNING {SESSION}"
+            ))
+            .bind::<Binary, _>(&request.presented.0[..])
+            .bind::<Binary, _>(&request.next.0[..])
+            .bind::<MomentSql, _>(Moment(request.now))
+            .bind::<MomentSql, _>(Moment(request.expires_at))
+            .get_result::<SessionRow>(conn)
+            .optional()?;
+            if let Some(row) = rotated {
+                return Ok(Rotation::Rotated(row.into()));
+            }
+            // Not current: spent by an earlier rotation, or unknown.
+            let spent = sql_query(format!(
+                "SELECT {SESSION} FROM sessions WHERE previous_hash = $1 AND expires_at > $2"
+            ))
+            .bind::<Binary, _>(&request.presented.0[..])
+            .bind::<MomentSql, _>(Moment(request.now))
+            .get_result::<SessionRow>(conn)
+            .optional()?;
+            let Some(spent) = spent.map(SessionRecord::from) else {
+                return Ok(Rotation::Unknown);
+            };
+            if spent.last_used_at > request.now - request.race_window {
+                return Ok(Rotation::RaceLost);
+            }
+            sql_query("DELETE FROM sessions WHERE id = $1")
+                .bind::<IdSql, _>(Id::from(spent.id))
+                .execute(conn)?;
+            Ok(Rotation::Reused {
+                session: spent.id,
+                customer: spent.customer_id,
+            })
+        })
+    }
+
+    fn list_sessions(
+        &self,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, AppError> {
+        self.pool.run(|conn| {
+            let rows = sql_query(format!(
+                "SELECT {SESSION} FROM sessions WHERE customer_id = $1 AND expires_at > $2 \
+                 ORDER BY created_at DESC"
+            ))
+            .bind::<IdSql, _>(Id::from(customer))
+            .bind::<MomentSql, _>(Moment(now))
+            .load::<SessionRow>(conn)?;
+            Ok(rows.into_iter().map(SessionRecord::from).collect())
+        })
+    }
+
+    fn end_sessions(&self, which: SessionsOf) -> Result<usize, AppError> {
+        let (customer, session) = match which {
+            SessionsOf::Customer(customer) => (Some(customer), None),
+            SessionsOf::Session(session) => (None, Some(session)),
+            SessionsOf::CustomerSession(customer, session) => (Some(customer), Some(session)),
+        };
+        self.pool.run(|conn| {
+            Ok(sql_query(
+                "DELETE FROM sessions WHERE ($1::uuid IS NULL OR customer_id = $1) \
+                 AND ($2::uuid IS NULL OR id = $2) AND ($1 IS NOT NULL OR $2 IS NOT NULL)",
+            )
+            .bind::<Nullable<IdSql>, _>(customer.map(Id::from))
+            .bind::<Nullable<IdSql>, _>(session.map(Id::from))
+            .execute(conn)?)
+        })
+    }
+
+    fn insert_account_token(&self, hash: &TokenHash, token: &AccountToken) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            sql_query(
+                "INSERT INTO account_tokens (token_hash, customer_id, purpose, email, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind::<Binary, _>(&hash.0[..])
+            .bind::<IdSql, _>(Id::from(token.customer_id))
+            .bind::<Text, _>(token.purpose.as_str())
+            .bind::<Nullable<Text>, _>(&token.email)
+            .bind::<MomentSql, _>(Moment(token.expires_at))
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn take_account_token(
+        &self,
+        hash: &TokenHash,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, AppError> {
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = IdSql)]
+            customer_id: Id,
+            #[diesel(sql_type = Nullable<Text>)]
+            email: Option<String>,
+            #[diesel(sql_type = MomentSql)]
+            expires_at: Moment,
+        }
+        self.pool.run(|conn| {
+            let taken = sql_query(
+                "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
+                 AND expires_at > $3 RETURNING customer_id, email, expires_at",
+            )
+            .bind::<Binary, _>(&hash.0[..])
+            .bind::<Text, _>(purpose.as_str())
+            .bind::<MomentSql, _>(Moment(now))
+            .get_result::<Taken>(conn)
+            .optional()?;
+            Ok(taken.map(|taken| AccountToken {
+                customer_id: taken.customer_id.0.into(),
+                purpose,
+                email: taken.email,
+                expires_at: taken.expires_at.0,
+            }))
+        })
+    }
+
+    fn account_token_customer(
+        &self,
+        hash: &TokenHash,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, AppError> {
+        #[derive(QueryableByName)]
+        struct Owner {
+            #[diesel(sql_type = IdSql)]
+            customer_id: Id,
+        }
+        self.pool.run(|conn| {
+            let owner = sql_query(
+                "SELECT customer_id FROM account_tokens \
+                 WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
+            )
+            .bind::<Binary, _>(&hash.0[..])
+            .bind::<Text, _>(purpose.as_str())
+            .bind::<MomentSql, _>(Moment(now))
+            .get_result::<Owner>(conn)
+            .optional()?;
+            Ok(owner.map(|owner| owner.customer_id.0.into()))
+        })
+    }
+
+    fn reset_password(&self, reset: &PasswordReset) -> Result<Option<CustomerRecord>, AppError> {
+        let session = &reset.session;
+        self.pool.run(|conn| {
+            let row = sql_query(format!(
+                "WITH taken AS (
+                    DELETE FROM account_tokens
+                    WHERE token_hash = $1 AND purpose = 'reset' AND expires_at > $3
+                    RETURNING customer_id
+                ), updated AS (
+                    UPDATE customers SET password_hash = $2,
+                        updated_at = greatest($3, updated_at + interval '1 microsecond')
+                    WHERE id = (SELECT customer_id FROM taken) RETURNING {CUSTOMER}
+                ), ended AS (
+                    DELETE FROM sessions WHERE customer_id IN (SELECT id FROM updated)
+                ), started AS (
+                    INSERT INTO sessions
+                        (id, customer_id, refresh_hash, user_agent, created_at, last_used_at,
+                         expires_at)
+                    SELECT $4, id, $5, $6, $3, $3, $7 FROM updated
+                )
+                SELECT {CUSTOMER} FROM updated"
+            ))
+            .bind::<Binary, _>(&reset.token_hash.0[..])
+            .bind::<Text, _>(reset.password_hash.as_str())
+            .bind::<MomentSql, _>(Moment(session.created_at))
+            .bind::<IdSql, _>(Id::from(session.id))
+            .bind::<Binary, _>(&reset.refresh_hash.0[..])
+            .bind::<Nullable<Text>, _>(&session.user_agent)
+            .bind::<MomentSql, _>(Moment(session.expires_at))
+            .get_result::<CustomerRow>(conn)
+            .optional()?;
+            Ok(row.map(CustomerRecord::from))
+        })
+    }
+
+    fn verify_email(
+        &self,
+        customer: CustomerId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        self.pool.run(|conn| {
+            let matched = sql_query(
+                "UPDATE customers SET email_verified = true, updated_at = CASE \
+                 WHEN email_verified THEN updated_at \
+                 ELSE greatest($3, updated_at + interval '1 microsecond') END \
+                 WHERE id = $1 AND lower(email) = lower($2)",
+            )
+            .bind::<IdSql, _>(Id::from(customer))
+            .bind::<Text, _>(email)
+            .bind::<MomentSql, _>(Moment(at))
+            .execute(conn)?;
+            Ok(matched == 1)
+        })
+    }
+
+    fn claim_idempotency_key(
+        &self,
+        key: &str,
+        request_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<KeyClaim, AppError> {
+        #[derive(QueryableByName)]
+        struct Kept {
+            #[diesel(sql_type = Binary)]
+            request_hash: Vec<u8>,
+            #[diesel(sql_type = Nullable<Text>)]
+            response: Option<String>,
+        }
+        let expired_before = now - chrono::Duration::hours(24);
+        self.pool.run(|conn| {
+            // A key older than a day is claimed afresh.
+            let claimed = sql_query(
+                "INSERT INTO idempotency_keys AS k (key, request_hash, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET \
+                 request_hash = excluded.request_hash, response = NULL, \
+                 created_at = excluded.created_at WHERE k.created_at < $4",
+            )
+            .bind::<Text, _>(key)
+            .bind::<Binary, _>(&request_hash[..])
+            .bind::<MomentSql, _>(Moment(now))
+            .bind::<MomentSql, _>(Moment(expired_before))
+            .execute(conn)?;
+            if claimed == 1 {
+                return Ok(KeyClaim::Claimed);
+            }
+            let kept =
+                sql_query("SELECT request_hash, response FROM idempotency_keys WHERE key = $1")
+                    .bind::<Text, _>(key)
+                    .get_result::<Kept>(conn)?;
+            Ok(
+                match (kept.request_hash == request_hash[..], kept.response) {
+                    (false, _) => KeyClaim::Mismatch,
+                    (true, Some(response)) => KeyClaim::Replay(response),
+                    (true, None) => KeyClaim::InProgress,
+                },
+            )
+        })
+    }
+
+    fn finish_idempotency_key(&self, key: &str, response: &str) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            sql_query("UPDATE idempotency_keys SET response = $2 WHERE key = $1")
+                .bind::<Text, _>(key)
+                .bind::<Text, _>(response)
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn release_idempotency_key(&self, key: &str) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            sql_query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL")
+                .bind::<Text, _>(key)
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn admin_token_cutoff(&self) -> Result<Option<DateTime<Utc>>, AppError> {
+        #[derive(QueryableByName)]
+        struct Cutoff {
+            #[diesel(sql_type = MomentSql)]
+            issued_before: Moment,
+        }
+        self.pool.run(|conn| {
+            let cutoff = sql_query("SELECT issued_before FROM admin_token_cutoff")
+                .get_result::<Cutoff>(conn)
+                .optional()?;
+            Ok(cutoff.map(|c| c.issued_before.0))
+        })
+    }
+
+    fn revoke_admin_tokens(&self, before: DateTime<Utc>) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            sql_query(
+                "INSERT INTO admin_token_cutoff AS c (issued_before) VALUES ($1) \
+                 ON CONFLICT (singleton) DO UPDATE \
+                 SET issued_before = greatest(c.issued_before, excluded.issued_before)",
+            )
+            .bind::<MomentSql, _>(Moment(before))
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn prune(&self, what: Expiring, before: DateTime<Utc>, batch: i64) -> Result<usize, AppError> {
+        let (table, column) = what.table_and_column();
+        self.pool.run(|conn| {
+            Ok(sql_query(format!(
+                "DELETE FROM {table} WHERE ctid IN \
+                 (SELECT ctid FROM {table} WHERE {column} < $1 LIMIT $2)"
+            ))
+            .bind::<MomentSql, _>(Moment(before))
+            .bind::<BigInt, _>(batch)
+            .execute(conn)?)
         })
     }
 }
@@ -367,8 +787,8 @@ impl Conditions {
 
     fn bind<'a>(
         &self,
-        mut query: BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>,
-    ) -> BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery> {
+        mut query: BoxedSqlQuery<'a, Pg, SqlQuery>,
+    ) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
         for value in &self.values {
             query = match value {
                 Value::Text(text) => query.bind::<Text, _>(text.clone()),

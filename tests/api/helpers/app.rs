@@ -64,6 +64,7 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = Arc::new(TempDir::new());
         let mut settings = test_settings();
+        settings.mail.outbox = data_dir.path().join("outbox");
         let pg = match backend {
             Backend::Sqlite => {
                 settings.storage.backend = Store::Sqlite {

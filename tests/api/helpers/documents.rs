@@ -7,7 +7,9 @@ pub const UPDATE: &str = "mutation($input: UpdateCustomerInput!) { updateCustome
 pub const DELETE: &str =
     "mutation($id: ID!) { deleteCustomer(customerId: $id) { success customerId } }";
 pub const LOGIN: &str = "mutation($email: String!, $password: String!) { \
-    authenticateCustomer(email: $email, password: $password) { token customerId expiresAt } }";
+    authenticateCustomer(email: $email, password: $password) { \
+    token customerId expiresAt refreshToken refreshExpiresAt \
+    session { sessionId createdAt lastUsedAt expiresAt userAgent current } } }";
 pub const GET: &str = "query($id: ID!) { customer(customerId: $id) { customerId name email phone \
     address { line1 line2 city region postalCode country } createdAt updatedAt } }";
 pub const ME: &str = "{ me { customerId name email } }";

@@ -1,0 +1,14 @@
+DROP INDEX throttled_attempts_client_idx;
+DROP INDEX throttled_attempts_email_idx;
+ALTER INDEX throttled_attempts_at_idx RENAME TO login_failures_failed_at_idx;
+ALTER TABLE throttled_attempts DROP COLUMN action;
+ALTER TABLE throttled_attempts RENAME COLUMN at TO failed_at;
+ALTER TABLE throttled_attempts RENAME TO login_failures;
+CREATE INDEX login_failures_email_idx ON login_failures (email_key, failed_at DESC);
+CREATE INDEX login_failures_client_idx ON login_failures (client_addr, failed_at DESC);
+DROP TABLE admin_token_cutoff;
+DROP TABLE idempotency_keys;
+DROP TABLE account_tokens;
+DROP TABLE sessions;
+ALTER TABLE customers DROP COLUMN email_verified;
+ALTER TABLE customers ADD COLUMN token_version integer NOT NULL DEFAULT 0;
