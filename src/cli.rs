@@ -67,6 +67,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
 
+    /// A spent refresh token presented again within this long of its rotation lost a race
+    /// with its own session (two tabs refreshing at once): refused, but the session lives on.
+    /// Later, it is reuse, and ends the session.
+    #[arg(long, env = "REFRESH_RACE_WINDOW", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub refresh_race_window: Duration,
+
     /// How long the link in a password-reset mail is valid.
     #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "30m", value_parser = humantime::parse_duration)]
     pub password_reset_ttl: Duration,

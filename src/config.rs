@@ -110,6 +110,7 @@ impl Settings {
                     refresh: args.refresh_token_ttl,
                     password_reset: args.password_reset_ttl,
                     email_verification: args.email_verification_ttl,
+                    refresh_race_window: args.refresh_race_window,
                 },
                 links: AccountLinks {
                     password_reset: link(args.password_reset_url, "PASSWORD_RESET_URL")?,

@@ -26,11 +26,11 @@ pub struct SessionLifetimes {
     pub password_reset: Duration,
     /// The token in a verification mail.
     pub email_verification: Duration,
+    /// A refresh token presented again within this long of its rotation lost a race with a
+    /// request of its own session (two tabs refreshing at once): refused, but not taken for
+    /// reuse.
+    pub refresh_race_window: Duration,
 }
-
-/// A refresh token presented again within this long of its rotation lost a race with a
-/// request of its own session (two tabs refreshing at once): refused, but not taken for reuse.
-const REFRESH_RACE_WINDOW: chrono::Duration = chrono::Duration::seconds(5);
 
 /// A session just started or refreshed: the tokens its client keeps.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ impl CustomerService {
             next: next.hash(),
             now: at,
             expires_at: at + chrono_duration(self.policy.lifetimes.refresh),
-            race_window: REFRESH_RACE_WINDOW,
+            race_window: chrono_duration(self.policy.lifetimes.refresh_race_window),
         };
         let rotation = self
             .with_store(move |store| store.refresh_session(&request))

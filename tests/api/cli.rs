@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::helpers::{TempDir, SECRET};
+use crate::helpers::{ReceivedMail, TempDir, SECRET};
 
 fn customer_api() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_customer-api"));
@@ -88,10 +88,24 @@ fn token_admin_prints_a_signed_admin_token() {
     .expect("signed with JWT_SECRET")
     .claims;
     assert_eq!(claims["role"], "admin");
+    assert!(claims["jti"].is_string(), "admin tokens have an id");
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         7200
     );
+
+    // The lifetime is capped (24 hours by default), with one clear line.
+    let output = run(customer_api()
+        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .args(["token", "--admin", "--ttl", "100y"]));
+    assert!(!output.status.success(), "100 years was accepted");
+    let last = stderr(&output).lines().last().unwrap().to_owned();
+    assert!(last.contains("ADMIN_TOKEN_MAX_TTL"), "{last}");
+    let output = run(customer_api()
+        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .env("ADMIN_TOKEN_MAX_TTL", "30d")
+        .args(["token", "--admin", "--ttl", "7d"]));
+    assert!(output.status.success(), "{}", stderr(&output));
 
     let output = run(customer_api()
         .env("DATA_DIR", "/nonexistent")
@@ -208,7 +222,7 @@ async fn post(base: &str, token: Option<&str>, query: &str, variables: Value) ->
 
 const SIGN_UP: &str =
     "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customerId } }";
-const LOG_IN: &str = "mutation($email: String!, $password: String!) { authenticateCustomer(email: $email, password: $password) { token } }";
+const LOG_IN: &str = "mutation($email: String!, $password: String!) { authenticateCustomer(email: $email, password: $password) { token refreshToken } }";
 
 #[actix_web::test]
 async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
@@ -239,7 +253,29 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
         .as_str()
         .unwrap()
         .to_owned();
+    let first_refresh = body["data"]["authenticateCustomer"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     post(&base, Some(&token), "{ me { name } }", json!({})).await;
+    let body = post(
+        &base,
+        None,
+        "mutation($t: String!) { refreshSession(refreshToken: $t) { refreshToken } }",
+        json!({ "t": first_refresh }),
+    )
+    .await;
+    let second_refresh = body["data"]["refreshSession"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &base,
+        None,
+        "mutation($e: String!) { requestPasswordReset(email: $e) { success } }",
+        json!({ "e": "private.person@example.io" }),
+    )
+    .await;
     post(
         &base,
         None,
@@ -247,6 +283,24 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
         json!({ "email": "private.person@example.io", "password": "wrong password" }),
     )
     .await;
+    // Without SMTP_URL, the sign-up's verification mail and the reset mail are files in the
+    // outbox; the tokens in them must not be in the log either.
+    let outbox = data.path().join("data").join("outbox");
+    let mut mailed = Vec::new();
+    for _ in 0..100 {
+        mailed = std::fs::read_dir(&outbox)
+            .map(|files| files.flatten().map(|f| f.path()).collect())
+            .unwrap_or_default();
+        if mailed.len() == 2 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(mailed.len(), 2, "two mails in {}", outbox.display());
+    let mail_tokens: Vec<String> = mailed
+        .iter()
+        .map(|path| ReceivedMail::parse(&std::fs::read_to_string(path).unwrap()).token())
+        .collect();
     server.terminate();
     assert!(server.exit_status(Duration::from_secs(10)).await.success());
 
@@ -259,13 +313,14 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
         .iter()
         .filter(|line| line["fields"]["message"] == "graphql request")
         .collect();
-    assert_eq!(requests.len(), 4, "one line per GraphQL request:\n{text}");
+    assert_eq!(requests.len(), 6, "one line per GraphQL request:\n{text}");
     for line in &requests {
         assert!(line["span"]["request_id"].is_string(), "{line}");
         assert!(line["fields"]["duration_ms"].is_number(), "{line}");
     }
     assert_eq!(requests[1]["fields"]["operation"], "authenticateCustomer");
-    assert_eq!(requests[3]["fields"]["outcome"], "UNAUTHENTICATED");
+    assert_eq!(requests[3]["fields"]["operation"], "refreshSession");
+    assert_eq!(requests[5]["fields"]["outcome"], "UNAUTHENTICATED");
     // The signing secret the server generated on this first start stays out of the log too.
     let signing_secret =
         std::fs::read_to_string(data.path().join("data").join("jwt-secret")).unwrap();
@@ -276,6 +331,10 @@ async fn logs_are_one_json_line_per_request_and_keep_secrets_out() {
     for secret in [
         password,
         token.as_str(),
+        first_refresh.as_str(),
+        second_refresh.as_str(),
+        mail_tokens[0].as_str(),
+        mail_tokens[1].as_str(),
         signing_secret.as_str(),
         "private.person",
         "$2b$",

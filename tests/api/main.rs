@@ -24,6 +24,7 @@ macro_rules! on_both_backends {
 }
 
 mod access;
+mod accounts;
 mod cli;
 mod hostile;
 mod http;
@@ -34,5 +35,6 @@ mod operating;
 mod operations;
 mod proxy;
 mod schema_file;
+mod sessions;
 mod total_count;
 mod validation;

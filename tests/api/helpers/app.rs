@@ -49,6 +49,8 @@ pub fn test_settings() -> Settings {
             "--db-pool-size=4",
             "--db-connect-timeout=5s",
             "--shutdown-timeout=5s",
+            // Admin-token revocations are seen at once, not within the production cache.
+            "--admin-revocation-check=0s",
             &format!("--jwt-secret={}", std::str::from_utf8(SECRET).unwrap()),
         ])
         .expect("test flags parse");
@@ -253,6 +255,22 @@ impl TestApp {
                     _connection: Box::new(conn),
                 }
             }
+        }
+    }
+
+    /// The environment that points `customer-api` (the binary) at this app's database and
+    /// secret.
+    pub fn cli_env(&self) -> Vec<(&'static str, String)> {
+        let secret = ("JWT_SECRET", String::from_utf8(SECRET.to_vec()).unwrap());
+        match &self.pg {
+            Some(db) => vec![("DATABASE_URL", db.url.clone()), secret],
+            None => vec![
+                (
+                    "DATA_DIR",
+                    self.data_dir.path().to_str().unwrap().to_owned(),
+                ),
+                secret,
+            ],
         }
     }
 

@@ -6,6 +6,7 @@ mod app;
 mod assertions;
 mod documents;
 mod http;
+mod mail;
 mod postgres;
 mod temp_dir;
 
@@ -13,6 +14,7 @@ pub use app::{test_settings, Backend, TestApp};
 pub use assertions::*;
 pub use documents::*;
 pub use http::{get_text, post_raw};
+pub use mail::{MailSink, ReceivedMail};
 pub use postgres::{postgres_address, postgres_enabled, rewrite_postgres_url};
 pub use temp_dir::TempDir;
 
