@@ -215,10 +215,7 @@ fn cors_origins(origins: Vec<String>) -> anyhow::Result<Vec<String>> {
 /// The signing secret: from JWT_SECRET, from JWT_SECRET_FILE, or (embedded SQLite only) the
 /// one kept in the data folder, generated there on first start when `generate` is set.
 pub fn load_secret(
-    args: &SecretArgs,
-    uses_postgres: bool,
-    data_dir: &Path,
-    generate: bool,
+    args: &SecretArgs, uses_postgres: bool, data_dir: &Path, generate: bool,
 ) -> anyhow::Result<SecretSlice<u8>> {
     let (secret, setting) = if let Some(secret) = &args.jwt_secret {
         (secret.expose_secret().as_bytes().to_vec(), "JWT_SECRET")

@@ -139,9 +139,7 @@ impl PasswordHasher {
     /// Whether `password` matches `stored`; with no stored hash, burns the same time and
     /// answers false.
     pub async fn verify(
-        &self,
-        password: &Password,
-        stored: Option<PasswordHash>,
+        &self, password: &Password, stored: Option<PasswordHash>,
     ) -> Result<bool, AppError> {
         let slot = self.admit(self.jobs.max)?;
         let password = password.clone();

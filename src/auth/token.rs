@@ -65,9 +65,7 @@ impl TokenKeys {
 
     /// An access token of customer `id` in session `session`, for the access-token lifetime.
     pub fn issue_customer(
-        &self,
-        id: CustomerId,
-        session: SessionId,
+        &self, id: CustomerId, session: SessionId,
     ) -> Result<IssuedToken, AppError> {
         self.issue(Claims {
             sub: id.to_string(),

@@ -16,6 +16,21 @@ use crate::{
     error::AppError,
 };
 
+/// What a backend needs to implement [`Store`], in one import.
+mod backend {
+    pub use super::{
+        AccountToken, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
+        CustomerUpdate, Expiring, KeyClaim, ListQuery, PasswordReset, PoolSettings, PoolState,
+        Purpose, RecentAttempts, RefreshRequest, Rotation, SessionRecord, SessionsOf, Store,
+        WriteGuard, Written,
+    };
+    pub use crate::{
+        domain::{CustomerId, SessionId, TokenHash},
+        error::AppError,
+    };
+    pub use chrono::{DateTime, Utc};
+}
+
 mod pg;
 mod pool;
 mod records;
@@ -95,6 +110,26 @@ pub struct RefreshRequest {
     pub race_window: chrono::Duration,
 }
 
+impl RefreshRequest {
+    /// What presenting a token that is not current means, given the session whose previous
+    /// token it is (if any): the rotation, and the session to end, if one must end.
+    fn spent(&self, previous_of: Option<SessionRecord>) -> (Rotation, Option<SessionId>) {
+        match previous_of {
+            None => (Rotation::Unknown, None),
+            Some(spent) if spent.last_used_at > self.now - self.race_window => {
+                (Rotation::RaceLost, None)
+            }
+            Some(spent) => (
+                Rotation::Reused {
+                    session: spent.id,
+                    customer: spent.customer_id,
+                },
+                Some(spent.id),
+            ),
+        }
+    }
+}
+
 /// A password reset: the mailed token spent, the new password set, every session ended and
 /// a new one started, as one write.
 #[derive(Debug, Clone)]
@@ -133,10 +168,7 @@ pub trait Store: Send + Sync + 'static {
     /// Customer `id` while `session` of theirs has not ended or expired at `now`: one round
     /// trip checks the token and loads its customer.
     fn find_customer_in_session(
-        &self,
-        id: CustomerId,
-        session: SessionId,
-        now: DateTime<Utc>,
+        &self, id: CustomerId, session: SessionId, now: DateTime<Utc>,
     ) -> Result<Option<CustomerRecord>, AppError>;
 
     /// Up to `query.limit` customers matching its filter, newest first, after its position.
@@ -167,9 +199,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Starts a session whose refresh token has hash `refresh_hash`.
     fn create_session(
-        &self,
-        session: &SessionRecord,
-        refresh_hash: &TokenHash,
+        &self, session: &SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError>;
 
     /// Rotates the refresh token of a session, or tells why not (see [`Rotation`]).
@@ -177,9 +207,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The customer's sessions that have not expired at `now`, newest first.
     fn list_sessions(
-        &self,
-        customer: CustomerId,
-        now: DateTime<Utc>,
+        &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<SessionRecord>, AppError>;
 
     /// Ends the sessions named; returns how many there were.
@@ -190,19 +218,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes (reads and removes) the unexpired token of this purpose with this hash.
     fn take_account_token(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<AccountToken>, AppError>;
 
     /// The customer of the unexpired token of this purpose with this hash, without spending
     /// it.
     fn account_token_customer(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, AppError>;
 
     /// Spends the reset token, sets the new password, ends every session and starts the new
@@ -211,18 +233,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks the customer's email verified, if it is still `email`; whether it was.
     fn verify_email(
-        &self,
-        customer: CustomerId,
-        email: &str,
-        at: DateTime<Utc>,
+        &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError>;
 
     /// Claims `key` for the request with hash `request_hash`, or tells what it was used for.
     fn claim_idempotency_key(
-        &self,
-        key: &str,
-        request_hash: &[u8; 32],
-        now: DateTime<Utc>,
+        &self, key: &str, request_hash: &[u8; 32], now: DateTime<Utc>,
     ) -> Result<KeyClaim, AppError>;
 
     /// Keeps the answer of the request that claimed `key`.
@@ -282,8 +298,7 @@ impl From<diesel::r2d2::PoolError> for AppError {
 
 /// Brings the schema up to date; shared by both backends.
 fn run_migrations<C>(
-    pool: &pool::Pool<C>,
-    migrations: diesel_migrations::EmbeddedMigrations,
+    pool: &pool::Pool<C>, migrations: diesel_migrations::EmbeddedMigrations,
 ) -> anyhow::Result<()>
 where
     C: diesel::r2d2::R2D2Connection

@@ -93,9 +93,7 @@ impl<C: R2D2Connection + Send + 'static> Pool<C> {
     /// Opens the pool, retrying with backoff while the database cannot be reached, for at
     /// most `settings.connect_timeout`.
     pub fn open(
-        url: &str,
-        settings: &PoolSettings,
-        customizer: impl Fn() -> Option<Customizer<C>>,
+        url: &str, settings: &PoolSettings, customizer: impl Fn() -> Option<Customizer<C>>,
         what: &str,
     ) -> anyhow::Result<Self> {
         let deadline = Instant::now() + settings.connect_timeout;

@@ -71,9 +71,7 @@ impl WriteGuard {
     /// Why a write to `current` (`None`: no such row) would be refused, if it would;
     /// `session_alive` tells whether the writer's session still stands.
     pub fn refusal<T>(
-        &self,
-        current: Option<&CustomerRecord>,
-        session_alive: bool,
+        &self, current: Option<&CustomerRecord>, session_alive: bool,
     ) -> Option<Written<T>> {
         let Some(current) = current else {
             return Some(Written::NotFound);

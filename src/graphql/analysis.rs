@@ -207,9 +207,7 @@ impl<'a> Analyser<'a> {
 
     /// `nesting` is how deep `set` stands in its operation, for the recursion bound.
     fn selection_set(
-        &mut self,
-        set: &'a Positioned<SelectionSet>,
-        nesting: usize,
+        &mut self, set: &'a Positioned<SelectionSet>, nesting: usize,
     ) -> Result<Cost, String> {
         if nesting > MAX_NESTING {
             return Err(format!(

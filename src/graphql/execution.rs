@@ -109,10 +109,7 @@ impl Engine {
     /// Runs `request`; past `deadline` it is dropped and answered SERVICE_UNAVAILABLE (blocking
     /// work it started, such as a query already sent to the database, still completes).
     pub async fn execute(
-        &self,
-        transport: Transport,
-        mut request: Request,
-        deadline: Instant,
+        &self, transport: Transport, mut request: Request, deadline: Instant,
     ) -> (Response, Outcome) {
         if let Err(error) = self.documents.prepare(&mut request, self.bounds.max_tokens) {
             let response = Response::from_errors(vec![ErrorCode::GraphqlParseFailed.error(error)]);
@@ -190,8 +187,7 @@ fn classify(error: &mut ServerError) {
 /// The operation the request runs, chosen by the executor's own rules: by name when one is
 /// given, otherwise the document's only operation.
 fn selected_operation<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
+    document: &'a ExecutableDocument, operation_name: Option<&str>,
 ) -> Option<&'a Positioned<OperationDefinition>> {
     match (&document.operations, operation_name) {
         (DocumentOperations::Single(_), Some(_)) => None,
@@ -205,8 +201,7 @@ fn selected_operation<'a>(
 /// The operation's first root field, following fragments, when the schema has such a root
 /// field: a name from the schema, never one a client made up.
 fn root_field(
-    document: &ExecutableDocument,
-    operation: &Positioned<OperationDefinition>,
+    document: &ExecutableDocument, operation: &Positioned<OperationDefinition>,
 ) -> Option<&'static str> {
     let name = first_field(document, &operation.node.selection_set, &mut HashSet::new())?;
     root_fields()[kind_index(operation.node.ty)]
@@ -217,8 +212,7 @@ fn root_field(
 /// The first field of `set`, looking into each fragment once at most: the document has not
 /// been analysed yet, and may be built to make a naive search exponential.
 fn first_field<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a Positioned<SelectionSet>,
+    document: &'a ExecutableDocument, set: &'a Positioned<SelectionSet>,
     searched: &mut HashSet<&'a str>,
 ) -> Option<&'a async_graphql::Name> {
     set.node.items.iter().find_map(|item| match &item.node {

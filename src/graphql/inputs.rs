@@ -162,9 +162,7 @@ impl UpdateCustomerInput {
 
 /// A field that may be left out but not set to null.
 fn required<T>(
-    name: &str,
-    value: MaybeUndefined<String>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    name: &str, value: MaybeUndefined<String>, parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<Option<T>, AppError> {
     match value {
         MaybeUndefined::Undefined => Ok(None),
@@ -175,8 +173,7 @@ fn required<T>(
 
 /// A field that may be left out (`None`), cleared (`Some(None)`) or set.
 fn clearable<T>(
-    name: &str,
-    value: MaybeUndefined<String>,
+    name: &str, value: MaybeUndefined<String>,
     parse: impl FnOnce(String) -> Result<Option<T>, String>,
 ) -> Result<Option<Option<T>>, AppError> {
     match value {
@@ -205,10 +202,7 @@ const MAX_CURSOR_BYTES: usize = 256;
 
 /// The `customers` arguments, checked.
 pub fn page_request(
-    first: Option<i32>,
-    after: Option<String>,
-    filter: Option<CustomerFilter>,
-    with_total: bool,
+    first: Option<i32>, after: Option<String>, filter: Option<CustomerFilter>, with_total: bool,
 ) -> Result<PageRequest, AppError> {
     let first = first.unwrap_or(20);
     let first = usize::try_from(first)

@@ -27,9 +27,7 @@ pub struct CustomerMutations;
 impl CustomerMutations {
     /// Creates a customer. Without an admin token this is self sign-up, and needs a password.
     async fn create_customer(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new customer.")] input: CreateCustomerInput,
+        &self, ctx: &Context<'_>, #[graphql(desc = "The new customer.")] input: CreateCustomerInput,
     ) -> Result<CreateCustomerPayload> {
         let new = input.parse()?;
         let key = inputs::idempotency_key(meta(ctx).idempotency_key.as_deref())?;
@@ -39,8 +37,7 @@ impl CustomerMutations {
 
     /// Changes a customer. Admins update any customer; a customer token updates only its own.
     async fn update_customer(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The customer and the changes to make.")] input: UpdateCustomerInput,
     ) -> Result<UpdateCustomerPayload> {
         let (id, changes) = input.parse()?;
@@ -51,9 +48,7 @@ impl CustomerMutations {
     /// Deletes a customer. Admins delete any customer; a customer token deletes only its own.
     /// The customer's tokens stop working at once.
     async fn delete_customer(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer to delete.")] customer_id: ID,
+        &self, ctx: &Context<'_>, #[graphql(desc = "The customer to delete.")] customer_id: ID,
     ) -> Result<DeleteCustomerPayload> {
         let id = inputs::customer_id(&customer_id)?;
         service(ctx).delete(caller(ctx), id).await?;
@@ -73,8 +68,7 @@ impl SessionMutations {
     /// Logs in with email and password, starting a session. Failed logins are throttled per
     /// email address and per client address.
     async fn authenticate_customer(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The customer's email address (case-insensitive).")] email: String,
         #[graphql(desc = "The customer's password.")] password: String,
     ) -> Result<AuthenticateCustomerPayload> {
@@ -91,8 +85,7 @@ impl SessionMutations {
     /// Rotates: returns a new access token and a new refresh token; the old refresh token is
     /// spent. Presenting a spent refresh token again ends the whole session.
     async fn refresh_session(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The refresh token of the session.")] refresh_token: String,
     ) -> Result<AuthenticateCustomerPayload> {
         let token = inputs::refresh_token(&refresh_token)?;
@@ -113,8 +106,7 @@ impl SessionMutations {
 
     /// Ends one session: the customer's own, or any for an admin.
     async fn revoke_session(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The session to end (a `sessionId`).")] session_id: ID,
     ) -> Result<EndSessionsPayload> {
         let session = inputs::session_id(&session_id)?;
@@ -132,8 +124,7 @@ impl AccountMutations {
     /// Always success: true, known email or not (no enumeration); mails a single-use link to
     /// reset the password. Throttled like logins.
     async fn request_password_reset(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The customer's email address (case-insensitive).")] email: String,
     ) -> Result<RequestPayload> {
         let email = inputs::email(&email)?;
@@ -145,8 +136,7 @@ impl AccountMutations {
 
     /// Sets the password, ends every session, and logs in on a new one.
     async fn reset_password(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The token from the password-reset mail.")] token: String,
         #[graphql(desc = "The new password, 8 to 72 bytes.")] new_password: String,
     ) -> Result<AuthenticateCustomerPayload> {
@@ -169,8 +159,7 @@ impl AccountMutations {
 
     /// Marks the address the verification mail was sent to as verified.
     async fn verify_email(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "The token from the verification mail.")] token: String,
     ) -> Result<RequestPayload> {
         service(ctx)

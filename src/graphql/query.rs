@@ -17,9 +17,7 @@ impl QueryRoot {
     /// One customer, by id; null when no customer has this id. Admins read any customer; a
     /// customer token reads only its own.
     async fn customer(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer's id (a UUID).")] customer_id: ID,
+        &self, ctx: &Context<'_>, #[graphql(desc = "The customer's id (a UUID).")] customer_id: ID,
     ) -> Result<Option<Customer>> {
         let id = inputs::customer_id(&customer_id)?;
         let found = service(ctx).customer(caller(ctx), id).await?;
@@ -33,8 +31,7 @@ impl QueryRoot {
 
     /// Admins only. Relay cursor pagination, newest first.
     async fn customers(
-        &self,
-        ctx: &Context<'_>,
+        &self, ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1 to 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Continue after this cursor (an `endCursor` or edge `cursor`).")]
         after: Option<String>,

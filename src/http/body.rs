@@ -25,10 +25,7 @@ pub enum BodyError {
 /// The body, decompressed when the client sent `Content-Encoding`, of at most `limit` bytes,
 /// read within `timeout`.
 pub async fn read(
-    payload: web::Payload,
-    headers: &HeaderMap,
-    limit: usize,
-    timeout: Duration,
+    payload: web::Payload, headers: &HeaderMap, limit: usize, timeout: Duration,
 ) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(CONTENT_LENGTH)

@@ -25,9 +25,7 @@ use crate::{
 };
 
 pub async fn post(
-    state: web::Data<AppState>,
-    http: HttpRequest,
-    payload: web::Payload,
+    state: web::Data<AppState>, http: HttpRequest, payload: web::Payload,
 ) -> HttpResponse {
     let deadline = Instant::now() + state.limits.request_timeout;
     let Ok(media) = negotiation::response_type(http.headers()) else {
@@ -123,11 +121,7 @@ pub async fn get(state: web::Data<AppState>, http: HttpRequest) -> HttpResponse 
 }
 
 async fn single(
-    state: &AppState,
-    http: &HttpRequest,
-    media: MediaType,
-    transport: Transport,
-    request: Request,
+    state: &AppState, http: &HttpRequest, media: MediaType, transport: Transport, request: Request,
     deadline: Instant,
 ) -> HttpResponse {
     let (caller, meta) = state.request_context(http);
@@ -137,10 +131,7 @@ async fn single(
 }
 
 async fn batch(
-    state: &AppState,
-    http: &HttpRequest,
-    media: MediaType,
-    requests: Vec<Request>,
+    state: &AppState, http: &HttpRequest, media: MediaType, requests: Vec<Request>,
     deadline: Instant,
 ) -> HttpResponse {
     let limit = state.limits.max_batch_size;
@@ -226,10 +217,7 @@ fn error_body(code: ErrorCode, message: &str) -> async_graphql::Response {
 }
 
 fn answer(
-    media: MediaType,
-    status: StatusCode,
-    outcome: Outcome,
-    body: &impl Serialize,
+    media: MediaType, status: StatusCode, outcome: Outcome, body: &impl Serialize,
 ) -> HttpResponse {
     let mut response = HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, media.as_str()))

@@ -31,8 +31,7 @@ fn request_id(request: &ServiceRequest) -> String {
 }
 
 pub async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
+    request: ServiceRequest, next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = request_id(&request);
     let span = tracing::info_span!(

@@ -32,9 +32,7 @@ impl CustomerService {
 
     /// The customer a token names, while its session stands.
     pub(super) async fn current_customer(
-        &self,
-        id: CustomerId,
-        session: SessionId,
+        &self, id: CustomerId, session: SessionId,
     ) -> Result<CustomerRecord, AppError> {
         let at = now();
         self.with_store(move |store| store.find_customer_in_session(id, session, at))

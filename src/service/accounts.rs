@@ -34,9 +34,7 @@ fn invalid_token() -> AppError {
 impl CustomerService {
     /// `requestPasswordReset`: mails a reset link if the address belongs to a customer.
     pub async fn request_password_reset(
-        &self,
-        email: Email,
-        client: Option<ClientNetwork>,
+        &self, email: Email, client: Option<ClientNetwork>,
     ) -> Result<(), AppError> {
         self.admit(Action::PasswordReset, email.key(), client)
             .await?;
@@ -51,10 +49,7 @@ impl CustomerService {
     /// `resetPassword`: spends the token, sets the password, ends every session, and starts a
     /// new one.
     pub async fn reset_password(
-        &self,
-        token: SecretToken,
-        password: Password,
-        user_agent: Option<String>,
+        &self, token: SecretToken, password: Password, user_agent: Option<String>,
     ) -> Result<IssuedSession, AppError> {
         let (token_hash, at) = (token.hash(), now());
         // A cheap look first, so that a made-up token costs no bcrypt.
@@ -82,9 +77,7 @@ impl CustomerService {
     /// `requestEmailVerification`: mails a verification link to the bearer's own address,
     /// unless it is verified already.
     pub async fn request_email_verification(
-        &self,
-        caller: &Caller,
-        client: Option<ClientNetwork>,
+        &self, caller: &Caller, client: Option<ClientNetwork>,
     ) -> Result<(), AppError> {
         let Principal::Customer { id, session } = self.principal(caller).await? else {
             return Err(AppError::Forbidden);

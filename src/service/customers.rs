@@ -36,9 +36,7 @@ pub struct CustomerChanges {
 impl CustomerService {
     /// `customer(customerId)`: admins read anyone, customers only themselves.
     pub async fn customer(
-        &self,
-        caller: &Caller,
-        id: CustomerId,
+        &self, caller: &Caller, id: CustomerId,
     ) -> Result<Option<CustomerRecord>, AppError> {
         match self.principal(caller).await? {
             Principal::Admin { .. } => self.with_store(move |store| store.find_customer(id)).await,
@@ -67,10 +65,7 @@ impl CustomerService {
     /// with a password, while sign-up is allowed, and is mailed a verification link. With an
     /// `Idempotency-Key`, a repeated request replays the first answer.
     pub async fn create(
-        &self,
-        caller: &Caller,
-        new: NewCustomer,
-        key: Option<IdempotencyKey>,
+        &self, caller: &Caller, new: NewCustomer, key: Option<IdempotencyKey>,
     ) -> Result<CustomerRecord, AppError> {
         let principal = match caller {
             // A customer's token creates as no token does.
@@ -166,10 +161,7 @@ impl CustomerService {
     /// changes nothing writes nothing; a new address is mailed a verification link; a new
     /// password ends every session.
     pub async fn update(
-        &self,
-        caller: &Caller,
-        id: CustomerId,
-        changes: CustomerChanges,
+        &self, caller: &Caller, id: CustomerId, changes: CustomerChanges,
     ) -> Result<CustomerRecord, AppError> {
         let own_session = self.authorize_write(caller, id).await?;
         let password_hash = match &changes.password {
@@ -230,9 +222,7 @@ impl CustomerService {
     /// The check before a write to customer `id`: an admin may; a customer may write only
     /// their own record, and gets back the session to check inside the write.
     async fn authorize_write(
-        &self,
-        caller: &Caller,
-        id: CustomerId,
+        &self, caller: &Caller, id: CustomerId,
     ) -> Result<Option<crate::domain::SessionId>, AppError> {
         match self.principal(caller).await? {
             Principal::Admin { .. } => Ok(None),

@@ -82,9 +82,7 @@ impl CustomerService {
 
     /// A new session of `customer`, stored, and its tokens.
     async fn start_session(
-        &self,
-        customer: &CustomerRecord,
-        user_agent: Option<String>,
+        &self, customer: &CustomerRecord, user_agent: Option<String>,
     ) -> Result<IssuedSession, AppError> {
         let (session, refresh) = self.new_session(customer.id, user_agent);
         let (stored, hash) = (session.clone(), refresh.hash());
@@ -96,10 +94,7 @@ impl CustomerService {
     /// Admits one throttled attempt (counted, for a login, until forgotten), or refuses it
     /// with RATE_LIMITED.
     pub(super) async fn admit(
-        &self,
-        action: Action,
-        email_key: String,
-        client: Option<ClientNetwork>,
+        &self, action: Action, email_key: String, client: Option<ClientNetwork>,
     ) -> Result<AttemptId, AppError> {
         let window = self.attempt_window(action, email_key, client);
         let admission = self
@@ -109,10 +104,7 @@ impl CustomerService {
     }
 
     fn attempt_window(
-        &self,
-        action: Action,
-        email_key: String,
-        client: Option<ClientNetwork>,
+        &self, action: Action, email_key: String, client: Option<ClientNetwork>,
     ) -> AttemptWindow {
         let throttle = &self.policy.login_throttle;
         let at = now();
@@ -178,10 +170,7 @@ impl CustomerService {
 /// Seconds until fewer than `limit` of `recent` (newest first, at most `limit` long) remain
 /// inside the window; `None` when the limit is not reached.
 fn retry_after(
-    recent: &[DateTime<Utc>],
-    limit: u32,
-    window: chrono::Duration,
-    at: DateTime<Utc>,
+    recent: &[DateTime<Utc>], limit: u32, window: chrono::Duration, at: DateTime<Utc>,
 ) -> Option<u64> {
     let limit = usize::try_from(limit).ok()?;
     if limit == 0 || recent.len() < limit {

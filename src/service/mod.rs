@@ -144,9 +144,7 @@ impl CustomerService {
 }
 
 async fn run_on_store<T, F>(
-    store: &Arc<dyn Store>,
-    queued: &Arc<AtomicUsize>,
-    work: F,
+    store: &Arc<dyn Store>, queued: &Arc<AtomicUsize>, work: F,
 ) -> Result<T, AppError>
 where
     F: FnOnce(&dyn Store) -> Result<T, AppError> + Send + 'static,

@@ -44,9 +44,7 @@ pub struct IssuedSession {
 impl CustomerService {
     /// A new session of `customer`, and its first refresh token.
     pub(super) fn new_session(
-        &self,
-        customer: CustomerId,
-        user_agent: Option<String>,
+        &self, customer: CustomerId, user_agent: Option<String>,
     ) -> (SessionRecord, SecretToken) {
         let at = now();
         let session = SessionRecord {
@@ -62,9 +60,7 @@ impl CustomerService {
 
     /// The tokens of `session`, whose refresh token is `refresh_token`.
     pub(super) fn issue(
-        &self,
-        session: SessionRecord,
-        refresh_token: SecretToken,
+        &self, session: SessionRecord, refresh_token: SecretToken,
     ) -> Result<IssuedSession, AppError> {
         let access = self
             .tokens
@@ -130,9 +126,7 @@ impl CustomerService {
     /// `revokeSession`: an admin ends any session, a customer only one of their own (another
     /// customer's session id ends nothing and says nothing).
     pub async fn revoke_session(
-        &self,
-        caller: &Caller,
-        session: SessionId,
+        &self, caller: &Caller, session: SessionId,
     ) -> Result<usize, AppError> {
         let which = match self.principal(caller).await? {
             Principal::Admin { .. } => SessionsOf::Session(session),
@@ -150,9 +144,7 @@ impl CustomerService {
 
     /// `Customer.sessions`: the customer's sessions, for the customer or an admin.
     pub async fn sessions(
-        &self,
-        caller: &Caller,
-        customer: CustomerId,
+        &self, caller: &Caller, customer: CustomerId,
     ) -> Result<Vec<SessionRecord>, AppError> {
         if let Principal::Customer { id, session } = self.principal(caller).await? {
             self.current_customer(id, session).await?;

@@ -26,8 +26,7 @@ const VERIFY: &str = "mutation($t: String!) { verifyEmail(token: $t) { success }
 const VERIFIED: &str = "{ me { email emailVerified } }";
 
 async fn with_mail(
-    backend: Backend,
-    adjust: impl FnOnce(&mut customer_api::config::Settings),
+    backend: Backend, adjust: impl FnOnce(&mut customer_api::config::Settings),
 ) -> (TestApp, MailSink) {
     let sink = MailSink::start();
     let url = sink.url.clone();

@@ -51,23 +51,17 @@ impl Store for CountingStore {
         self.inner.find_customer_by_email(email)
     }
     fn update_customer(
-        &self,
-        update: &db::CustomerUpdate,
+        &self, update: &db::CustomerUpdate,
     ) -> Result<db::Written<CustomerRecord>, AppError> {
         self.inner.update_customer(update)
     }
     fn delete_customer(
-        &self,
-        id: CustomerId,
-        guard: db::WriteGuard,
+        &self, id: CustomerId, guard: db::WriteGuard,
     ) -> Result<db::Written<()>, AppError> {
         self.inner.delete_customer(id, guard)
     }
     fn find_customer_in_session(
-        &self,
-        id: CustomerId,
-        session: SessionId,
-        now: DateTime<Utc>,
+        &self, id: CustomerId, session: SessionId, now: DateTime<Utc>,
     ) -> Result<Option<CustomerRecord>, AppError> {
         self.inner.find_customer_in_session(id, session, now)
     }
@@ -78,9 +72,7 @@ impl Store for CountingStore {
         self.inner.forget_attempt(attempt)
     }
     fn create_session(
-        &self,
-        session: &db::SessionRecord,
-        refresh_hash: &TokenHash,
+        &self, session: &db::SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError> {
         self.inner.create_session(session, refresh_hash)
     }
@@ -88,9 +80,7 @@ impl Store for CountingStore {
         self.inner.refresh_session(request)
     }
     fn list_sessions(
-        &self,
-        customer: CustomerId,
-        now: DateTime<Utc>,
+        &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<db::SessionRecord>, AppError> {
         self.inner.list_sessions(customer, now)
     }
@@ -98,47 +88,32 @@ impl Store for CountingStore {
         self.inner.end_sessions(which)
     }
     fn insert_account_token(
-        &self,
-        hash: &TokenHash,
-        token: &db::AccountToken,
+        &self, hash: &TokenHash, token: &db::AccountToken,
     ) -> Result<(), AppError> {
         self.inner.insert_account_token(hash, token)
     }
     fn take_account_token(
-        &self,
-        hash: &TokenHash,
-        purpose: db::Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: db::Purpose, now: DateTime<Utc>,
     ) -> Result<Option<db::AccountToken>, AppError> {
         self.inner.take_account_token(hash, purpose, now)
     }
     fn account_token_customer(
-        &self,
-        hash: &TokenHash,
-        purpose: db::Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: db::Purpose, now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, AppError> {
         self.inner.account_token_customer(hash, purpose, now)
     }
     fn reset_password(
-        &self,
-        reset: &db::PasswordReset,
+        &self, reset: &db::PasswordReset,
     ) -> Result<Option<CustomerRecord>, AppError> {
         self.inner.reset_password(reset)
     }
     fn verify_email(
-        &self,
-        customer: CustomerId,
-        email: &str,
-        at: DateTime<Utc>,
+        &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
         self.inner.verify_email(customer, email, at)
     }
     fn claim_idempotency_key(
-        &self,
-        key: &str,
-        request_hash: &[u8; 32],
-        now: DateTime<Utc>,
+        &self, key: &str, request_hash: &[u8; 32], now: DateTime<Utc>,
     ) -> Result<db::KeyClaim, AppError> {
         self.inner.claim_idempotency_key(key, request_hash, now)
     }
@@ -155,10 +130,7 @@ impl Store for CountingStore {
         self.inner.revoke_admin_tokens(before)
     }
     fn prune(
-        &self,
-        what: db::Expiring,
-        before: DateTime<Utc>,
-        batch: i64,
+        &self, what: db::Expiring, before: DateTime<Utc>, batch: i64,
     ) -> Result<usize, AppError> {
         self.inner.prune(what, before, batch)
     }

@@ -3,7 +3,6 @@
 //! listing's search, writes that check their guards in the same statement (one round trip),
 //! and advisory locks for the throttle.
 
-use chrono::{DateTime, Utc};
 use diesel::{
     pg::{Pg, PgConnection},
     prelude::*,
@@ -14,20 +13,13 @@ use diesel::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::backend::*;
 use super::{
     contains_pattern,
     pool::Pool,
     rows::{CustomerRow, SessionRow},
     run_migrations,
     sql_types::{AddressJson, AddressSql, Id, IdSql, Moment, MomentSql, Network, NetworkSql},
-    AccountToken, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
-    CustomerUpdate, Expiring, KeyClaim, ListQuery, PasswordReset, PoolSettings, PoolState, Purpose,
-    RecentAttempts, RefreshRequest, Rotation, SessionRecord, SessionsOf, Store, WriteGuard,
-    Written,
-};
-use crate::{
-    domain::{CustomerId, SessionId, TokenHash},
-    error::AppError,
 };
 
 mod columns;
@@ -118,10 +110,7 @@ impl PgStore {
 
     /// Why a write guarded by `guard` touched no row of customer `id`, if it was refused.
     fn refusal<T>(
-        conn: &mut PgConnection,
-        id: CustomerId,
-        guard: WriteGuard,
-        now: DateTime<Utc>,
+        conn: &mut PgConnection, id: CustomerId, guard: WriteGuard, now: DateTime<Utc>,
     ) -> Result<(Option<Written<T>>, Option<CustomerRecord>), AppError> {
         let alive = SESSION_ALIVE
             .replace("$s", "$2")
@@ -178,10 +167,7 @@ impl Store for PgStore {
     }
 
     fn find_customer_in_session(
-        &self,
-        id: CustomerId,
-        session: SessionId,
-        now: DateTime<Utc>,
+        &self, id: CustomerId, session: SessionId, now: DateTime<Utc>,
     ) -> Result<Option<CustomerRecord>, AppError> {
         let columns = CUSTOMER
             .split(", ")
@@ -261,8 +247,7 @@ impl Store for PgStore {
     }
 
     fn update_customer(
-        &self,
-        update: &CustomerUpdate,
+        &self, update: &CustomerUpdate,
     ) -> Result<Written<CustomerRecord>, AppError> {
         let CustomerUpdate {
             id,
@@ -399,9 +384,7 @@ impl Store for PgStore {
     }
 
     fn create_session(
-        &self,
-        session: &SessionRecord,
-        refresh_hash: &TokenHash,
+        &self, session: &SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError> {
         self.pool.run(|conn| {
             sql_query(format!(
@@ -443,26 +426,18 @@ impl Store for PgStore {
             .bind::<MomentSql, _>(Moment(request.now))
             .get_result::<SessionRow>(conn)
             .optional()?;
-            let Some(spent) = spent.map(SessionRecord::from) else {
-                return Ok(Rotation::Unknown);
-            };
-            if spent.last_used_at > request.now - request.race_window {
-                return Ok(Rotation::RaceLost);
+            let (rotation, end) = request.spent(spent.map(SessionRecord::from));
+            if let Some(session) = end {
+                sql_query("DELETE FROM sessions WHERE id = $1")
+                    .bind::<IdSql, _>(Id::from(session))
+                    .execute(conn)?;
             }
-            sql_query("DELETE FROM sessions WHERE id = $1")
-                .bind::<IdSql, _>(Id::from(spent.id))
-                .execute(conn)?;
-            Ok(Rotation::Reused {
-                session: spent.id,
-                customer: spent.customer_id,
-            })
+            Ok(rotation)
         })
     }
 
     fn list_sessions(
-        &self,
-        customer: CustomerId,
-        now: DateTime<Utc>,
+        &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<SessionRecord>, AppError> {
         self.pool.run(|conn| {
             let rows = sql_query(format!(
@@ -510,10 +485,7 @@ impl Store for PgStore {
     }
 
     fn take_account_token(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<AccountToken>, AppError> {
         #[derive(QueryableByName)]
         struct Taken {
@@ -544,10 +516,7 @@ impl Store for PgStore {
     }
 
     fn account_token_customer(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, AppError> {
         #[derive(QueryableByName)]
         struct Owner {
@@ -604,10 +573,7 @@ impl Store for PgStore {
     }
 
     fn verify_email(
-        &self,
-        customer: CustomerId,
-        email: &str,
-        at: DateTime<Utc>,
+        &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
         self.pool.run(|conn| {
             let matched = sql_query(
@@ -625,10 +591,7 @@ impl Store for PgStore {
     }
 
     fn claim_idempotency_key(
-        &self,
-        key: &str,
-        request_hash: &[u8; 32],
-        now: DateTime<Utc>,
+        &self, key: &str, request_hash: &[u8; 32], now: DateTime<Utc>,
     ) -> Result<KeyClaim, AppError> {
         #[derive(QueryableByName)]
         struct Kept {
@@ -786,8 +749,7 @@ impl Conditions {
     }
 
     fn bind<'a>(
-        &self,
-        mut query: BoxedSqlQuery<'a, Pg, SqlQuery>,
+        &self, mut query: BoxedSqlQuery<'a, Pg, SqlQuery>,
     ) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
         for value in &self.values {
             query = match value {

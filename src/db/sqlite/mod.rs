@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use diesel::{
     connection::SimpleConnection,
     prelude::*,
@@ -14,6 +13,7 @@ use diesel::{
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use super::backend::*;
 use super::{
     contains_pattern, next_updated_at,
     pool::{Pool, Tracked},
@@ -24,16 +24,8 @@ use super::{
         throttled_attempts,
     },
     sql_types::{Id, Moment, MomentSql, Network},
-    AccountToken, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
-    CustomerUpdate, Expiring, KeyClaim, ListQuery, PasswordReset, PoolSettings, PoolState, Purpose,
-    RecentAttempts, RefreshRequest, Rotation, SessionRecord, SessionsOf, Store, WriteGuard,
-    Written,
 };
-use crate::{
-    domain::{CustomerId, SessionId, TokenHash},
-    error::AppError,
-    private_files,
-};
+use crate::private_files;
 
 mod columns;
 
@@ -85,8 +77,7 @@ impl SqliteStore {
     }
 
     fn find(
-        conn: &mut SqliteConnection,
-        id: CustomerId,
+        conn: &mut SqliteConnection, id: CustomerId,
     ) -> Result<Option<CustomerRecord>, AppError> {
         let row = customers::table
             .find(Id::from(id))
@@ -99,10 +90,7 @@ impl SqliteStore {
     /// Customer `id` as it is, and why a write guarded by `guard` would be refused, if it
     /// would be.
     fn check(
-        conn: &mut SqliteConnection,
-        id: CustomerId,
-        guard: WriteGuard,
-        now: DateTime<Utc>,
+        conn: &mut SqliteConnection, id: CustomerId, guard: WriteGuard, now: DateTime<Utc>,
     ) -> Result<(Option<CustomerRecord>, bool), AppError> {
         let current = Self::find(conn, id)?;
         let alive = match guard.session {
@@ -156,24 +144,12 @@ impl Store for SqliteStore {
         self.pool.state()
     }
 
-    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        self.pool.run(|conn| {
-            diesel::insert_into(customers::table)
-                .values(CustomerRow::from(customer))
-                .execute(conn)?;
-            Ok(())
-        })
-    }
-
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
         self.pool.run(|conn| Self::find(conn, id))
     }
 
     fn find_customer_in_session(
-        &self,
-        id: CustomerId,
-        session: SessionId,
-        now: DateTime<Utc>,
+        &self, id: CustomerId, session: SessionId, now: DateTime<Utc>,
     ) -> Result<Option<CustomerRecord>, AppError> {
         self.pool.run(|conn| {
             let row = customers::table
@@ -224,9 +200,17 @@ impl Store for SqliteStore {
             .run(|conn| Ok(filtered(filter).count().get_result(conn)?))
     }
 
+    fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
+        self.pool.run(|conn| {
+            diesel::insert_into(customers::table)
+                .values(CustomerRow::from(customer))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
     fn update_customer(
-        &self,
-        update: &CustomerUpdate,
+        &self, update: &CustomerUpdate,
     ) -> Result<Written<CustomerRecord>, AppError> {
         self.pool.run(|conn| {
             conn.immediate_transaction(|conn| {
@@ -323,9 +307,7 @@ impl Store for SqliteStore {
     }
 
     fn create_session(
-        &self,
-        session: &SessionRecord,
-        refresh_hash: &TokenHash,
+        &self, session: &SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError> {
         self.pool.run(|conn| {
             diesel::insert_into(sessions::table)
@@ -372,25 +354,17 @@ impl Store for SqliteStore {
                     .select(SessionRow::as_select())
                     .first(conn)
                     .optional()?;
-                let Some(spent) = spent.map(SessionRecord::from) else {
-                    return Ok(Rotation::Unknown);
-                };
-                if spent.last_used_at > request.now - request.race_window {
-                    return Ok(Rotation::RaceLost);
+                let (rotation, end) = request.spent(spent.map(SessionRecord::from));
+                if let Some(session) = end {
+                    diesel::delete(sessions::table.find(Id::from(session))).execute(conn)?;
                 }
-                diesel::delete(sessions::table.find(Id::from(spent.id))).execute(conn)?;
-                Ok(Rotation::Reused {
-                    session: spent.id,
-                    customer: spent.customer_id,
-                })
+                Ok(rotation)
             })
         })
     }
 
     fn list_sessions(
-        &self,
-        customer: CustomerId,
-        now: DateTime<Utc>,
+        &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<SessionRecord>, AppError> {
         self.pool.run(|conn| {
             let rows = sessions::table
@@ -435,10 +409,7 @@ impl Store for SqliteStore {
     }
 
     fn take_account_token(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<AccountToken>, AppError> {
         self.pool.run(|conn| {
             let taken: Option<(Id, Option<String>, Moment)> = diesel::delete(
@@ -464,10 +435,7 @@ impl Store for SqliteStore {
     }
 
     fn account_token_customer(
-        &self,
-        hash: &TokenHash,
-        purpose: Purpose,
-        now: DateTime<Utc>,
+        &self, hash: &TokenHash, purpose: Purpose, now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, AppError> {
         self.pool.run(|conn| {
             let owner: Option<Id> = account_tokens::table
@@ -527,10 +495,7 @@ impl Store for SqliteStore {
     }
 
     fn verify_email(
-        &self,
-        customer: CustomerId,
-        email: &str,
-        at: DateTime<Utc>,
+        &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
         self.pool.run(|conn| {
             conn.immediate_transaction(|conn| {
@@ -555,10 +520,7 @@ impl Store for SqliteStore {
     }
 
     fn claim_idempotency_key(
-        &self,
-        key: &str,
-        request_hash: &[u8; 32],
-        now: DateTime<Utc>,
+        &self, key: &str, request_hash: &[u8; 32], now: DateTime<Utc>,
     ) -> Result<KeyClaim, AppError> {
         let expired_before = Moment(now - chrono::Duration::hours(24));
         self.pool.run(|conn| {

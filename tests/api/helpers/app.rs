@@ -93,10 +93,7 @@ impl TestApp {
     }
 
     async fn start(
-        backend: Backend,
-        settings: Settings,
-        data_dir: Arc<TempDir>,
-        pg: Option<Arc<PgTestDb>>,
+        backend: Backend, settings: Settings, data_dir: Arc<TempDir>, pg: Option<Arc<PgTestDb>>,
     ) -> Self {
         let keys = TokenKeys::new(
             &settings.jwt_secret,

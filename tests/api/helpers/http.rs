@@ -7,9 +7,7 @@ use super::{assert_every_error_has_a_code, TestApp};
 
 /// Sends a raw POST to /graphql: (status, headers, JSON body or null).
 pub async fn post_raw(
-    app: &TestApp,
-    headers: &[(&str, &str)],
-    body: impl Into<String>,
+    app: &TestApp, headers: &[(&str, &str)], body: impl Into<String>,
 ) -> (u16, awc::http::header::HeaderMap, Value) {
     let mut request = app.client().post(format!("{}/graphql", app.address));
     for (name, value) in headers {
