@@ -40,14 +40,14 @@ LOGIN_CUSTOMERS = 1000
 TOKEN_CUSTOMERS = 1000
 
 SEED = f"""
-INSERT INTO customers (id, name, email, phone, address, token_version, created_at, updated_at)
+INSERT INTO customers (id, name, email, phone, address, created_at, updated_at)
 SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
        first || ' ' || last,
        lower(first) || '.' || lower(replace(last, ' ', '')) || i || '@example' || (i % 97) || '.com',
        '+1 (555) ' || lpad((i % 1000)::text, 3, '0') || '-' || lpad((i % 10000)::text, 4, '0'),
        jsonb_build_object('line1', i || ' Main Street', 'city', city, 'postalCode', lpad((i % 99999)::text, 5, '0'),
                           'country', country),
-       0, at, at
+       at, at
 FROM (
   SELECT i,
          {FIRST_NAME} AS first,
@@ -67,12 +67,17 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def customer_token(secret, customer_id):
-    """A customer token as the server signs them (HS256), minted here to skip 1,000 logins."""
+def session_id(n):
+    return f"00000000-0000-7000-9000-{n:012x}"
+
+
+def customer_token(secret, customer_id, session):
+    """A customer's access token as the server signs them (HS256), naming a session seeded in
+    the database: minted here to skip 1,000 logins."""
     now = int(time.time())
     header = b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
     claims = b64(json.dumps({"sub": customer_id, "role": "customer", "iat": now, "exp": now + 7200,
-                             "iss": "customer-api", "ver": 0}).encode())
+                             "iss": "customer-api", "sid": session}).encode())
     signature = hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
     return f"{header}.{claims}.{b64(signature)}"
 
@@ -208,9 +213,16 @@ def main():
         with open(os.path.join(data, "logins.txt"), "w") as f:
             f.write(psql(url, f"SELECT id || ' ' || email FROM customers WHERE email LIKE '%@example%' "
                               f"ORDER BY id LIMIT {LOGIN_CUSTOMERS}") + "\n")
+        # One session per token customer, as a login makes it.
+        psql(url, f"""INSERT INTO sessions (id, customer_id, refresh_hash, created_at, last_used_at, expires_at)
+                      SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(n), 12, '0'))::uuid,
+                             ('00000000-0000-7000-8000-' || lpad(to_hex(n * 97), 12, '0'))::uuid,
+                             sha256(n::text::bytea), now(), now(), now() + interval '1 day'
+                      FROM generate_series(1, {TOKEN_CUSTOMERS}) AS n""")
         with open(os.path.join(data, "tokens.txt"), "w") as f:
             for n in range(1, TOKEN_CUSTOMERS + 1):
-                f.write(f"{customer_id(n * 97)} {customer_token(secret, customer_id(n * 97))}\n")
+                token = customer_token(secret, customer_id(n * 97), session_id(n))
+                f.write(f"{customer_id(n * 97)} {token}\n")
         server.stop()
         wrk_env = dict(os.environ, ROWS=str(ROWS), ADMIN_TOKEN=admin, PASSWORD=PASSWORD, BENCH_DATA=data)
 
