@@ -6,7 +6,8 @@ server against it, and drives each scenario with wrk over loopback at 16 and 64 
 (a warm-up, then --seconds measured). Every response is checked (HTTP 200, no errors, the
 requested id in the answer). For each run it reports requests/s, p50/p99 latency, errors, the
 server's peak RSS and CPU time per request, and the ratio to pgbench's rate for the same
-primary-key select (or insert) at the same connection count. Logins are compared with
+primary-key select (for `me`, the customer joined with its session; for creates, the insert)
+at the same connection count. Logins are compared with
 cores x single-thread bcrypt verifications per second at the same cost, and reads are measured
 again while logins saturate bcrypt. It stops everything it started and drops its database.
 
@@ -230,6 +231,8 @@ def main():
         for connections in [int(c) for c in args.connections.split(",")]:
             limits[("select", connections)] = pgbench(url, "pk_select.sql", connections, args.seconds)
             limits[("insert", connections)] = pgbench(url, "insert.sql", connections, args.seconds)
+            limits[("session select", connections)] = pgbench(url, "session_select.sql", connections,
+                                                              args.seconds)
         bcrypt_per_core = bcrypt_rate(12)
         cores = os.cpu_count()
 
@@ -243,7 +246,7 @@ def main():
                     result["baseline"] = f"{cores} x {bcrypt_per_core:.2f} bcrypt/s"
                     result["ratio"] = result["rps"] / (cores * bcrypt_per_core)
                 else:
-                    kind = "insert" if scenario == "create" else "select"
+                    kind = {"create": "insert", "me": "session select"}.get(scenario, "select")
                     result["baseline"] = f"pgbench {kind} {limits[(kind, connections)]:.0f}/s"
                     result["ratio"] = result["rps"] / limits[(kind, connections)]
                 results.append((scenario, connections, result))

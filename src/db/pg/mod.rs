@@ -1,7 +1,8 @@
 //! The PostgreSQL store, in SQL: every statement it runs is in this file. Native types (uuid,
 //! timestamptz, jsonb, inet, bytea), a unique index on `lower(email)`, trigram indexes for the
 //! listing's search, writes that check their guards in the same statement (one round trip),
-//! and advisory locks for the throttle.
+//! and advisory locks for the throttle. Every statement is kept prepared per connection
+//! (`prepared`): its text comes from constants only.
 
 use diesel::{
     pg::{Pg, PgConnection},
@@ -23,6 +24,9 @@ use super::{
 };
 
 mod columns;
+mod prepared;
+
+use prepared::prepared;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -101,10 +105,12 @@ struct Current {
 
 impl PgStore {
     fn find(conn: &mut PgConnection, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        let row = sql_query(format!("SELECT {CUSTOMER} FROM customers WHERE id = $1"))
-            .bind::<IdSql, _>(Id::from(id))
-            .get_result::<CustomerRow>(conn)
-            .optional()?;
+        let row = prepared(
+            sql_query(format!("SELECT {CUSTOMER} FROM customers WHERE id = $1"))
+                .bind::<IdSql, _>(Id::from(id)),
+        )
+        .get_result::<CustomerRow>(conn)
+        .optional()?;
         Ok(row.map(CustomerRecord::from))
     }
 
@@ -116,12 +122,14 @@ impl PgStore {
             .replace("$s", "$2")
             .replace("$c", "$1")
             .replace("$t", "$3");
-        let current = sql_query(format!(
-            "SELECT {CUSTOMER}, {alive} AS session_alive FROM customers WHERE id = $1"
-        ))
-        .bind::<IdSql, _>(Id::from(id))
-        .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
-        .bind::<MomentSql, _>(Moment(now))
+        let current = prepared(
+            sql_query(format!(
+                "SELECT {CUSTOMER}, {alive} AS session_alive FROM customers WHERE id = $1"
+            ))
+            .bind::<IdSql, _>(Id::from(id))
+            .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
+            .bind::<MomentSql, _>(Moment(now)),
+        )
         .get_result::<Current>(conn)
         .optional()?;
         let alive = current.as_ref().is_some_and(|c| c.session_alive);
@@ -133,7 +141,7 @@ impl PgStore {
 impl Store for PgStore {
     fn ping(&self) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query("SELECT 1").execute(conn)?;
+            prepared(sql_query("SELECT 1")).execute(conn)?;
             Ok(())
         })
     }
@@ -145,18 +153,20 @@ impl Store for PgStore {
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
         let row = CustomerRow::from(customer);
         self.pool.run(|conn| {
-            sql_query(format!(
+            prepared(
+                sql_query(format!(
                 "INSERT INTO customers ({CUSTOMER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ))
-            .bind::<IdSql, _>(row.id)
-            .bind::<Text, _>(&row.name)
-            .bind::<Text, _>(&row.email)
-            .bind::<Nullable<Text>, _>(&row.phone)
-            .bind::<Nullable<AddressSql>, _>(&row.address)
-            .bind::<Nullable<Text>, _>(&row.password_hash)
-            .bind::<Bool, _>(row.email_verified)
-            .bind::<MomentSql, _>(row.created_at)
-            .bind::<MomentSql, _>(row.updated_at)
+                .bind::<IdSql, _>(row.id)
+                .bind::<Text, _>(&row.name)
+                .bind::<Text, _>(&row.email)
+                .bind::<Nullable<Text>, _>(&row.phone)
+                .bind::<Nullable<AddressSql>, _>(&row.address)
+                .bind::<Nullable<Text>, _>(&row.password_hash)
+                .bind::<Bool, _>(row.email_verified)
+                .bind::<MomentSql, _>(row.created_at)
+                .bind::<MomentSql, _>(row.updated_at),
+            )
             .execute(conn)?;
             Ok(())
         })
@@ -175,13 +185,15 @@ impl Store for PgStore {
             .collect::<Vec<_>>()
             .join(", ");
         self.pool.run(|conn| {
-            let row = sql_query(format!(
-                "SELECT {columns} FROM customers c JOIN sessions s ON s.customer_id = c.id \
+            let row = prepared(
+                sql_query(format!(
+                    "SELECT {columns} FROM customers c JOIN sessions s ON s.customer_id = c.id \
                  WHERE c.id = $1 AND s.id = $2 AND s.expires_at > $3"
-            ))
-            .bind::<IdSql, _>(Id::from(id))
-            .bind::<IdSql, _>(Id::from(session))
-            .bind::<MomentSql, _>(Moment(now))
+                ))
+                .bind::<IdSql, _>(Id::from(id))
+                .bind::<IdSql, _>(Id::from(session))
+                .bind::<MomentSql, _>(Moment(now)),
+            )
             .get_result::<CustomerRow>(conn)
             .optional()?;
             Ok(row.map(CustomerRecord::from))
@@ -190,10 +202,12 @@ impl Store for PgStore {
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
         self.pool.run(|conn| {
-            let row = sql_query(format!(
-                "SELECT {CUSTOMER} FROM customers WHERE lower(email) = lower($1)"
-            ))
-            .bind::<Text, _>(email)
+            let row = prepared(
+                sql_query(format!(
+                    "SELECT {CUSTOMER} FROM customers WHERE lower(email) = lower($1)"
+                ))
+                .bind::<Text, _>(email),
+            )
             .get_result::<CustomerRow>(conn)
             .optional()?;
             Ok(row.map(CustomerRecord::from))
@@ -219,10 +233,13 @@ impl Store for PgStore {
         );
         let limit = i64::try_from(query.limit).map_err(AppError::internal)?;
         self.pool.run(|conn| {
-            let rows = conditions
-                .bind(sql_query(sql).into_boxed())
-                .bind::<BigInt, _>(limit)
-                .load::<CustomerRow>(conn)?;
+            // The text varies only with which filters are set: a bounded set.
+            let rows = prepared(
+                conditions
+                    .bind(sql_query(sql).into_boxed())
+                    .bind::<BigInt, _>(limit),
+            )
+            .load::<CustomerRow>(conn)?;
             Ok(rows.into_iter().map(CustomerRecord::from).collect())
         })
     }
@@ -239,9 +256,8 @@ impl Store for PgStore {
             conditions.clause()
         );
         self.pool.run(|conn| {
-            let count = conditions
-                .bind(sql_query(sql).into_boxed())
-                .get_result::<Count>(conn)?;
+            let count =
+                prepared(conditions.bind(sql_query(sql).into_boxed())).get_result::<Count>(conn)?;
             Ok(count.n)
         })
     }
@@ -260,20 +276,22 @@ impl Store for PgStore {
             .as_ref()
             .map(|address| address.clone().map(AddressJson));
         self.pool.run(|conn| {
-            let updated = sql_query(update_customer_sql())
-                .bind::<IdSql, _>(Id::from(*id))
-                .bind::<Nullable<Text>, _>(&patch.name)
-                .bind::<Nullable<Text>, _>(&patch.email)
-                .bind::<Bool, _>(patch.phone.is_some())
-                .bind::<Nullable<Text>, _>(patch.phone.clone().flatten())
-                .bind::<Bool, _>(address.is_some())
-                .bind::<Nullable<AddressSql>, _>(address.flatten())
-                .bind::<Nullable<Text>, _>(patch.password_hash.as_ref().map(|h| h.as_str()))
-                .bind::<MomentSql, _>(Moment(*at))
-                .bind::<Nullable<MomentSql>, _>(guard.updated_at.map(Moment))
-                .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
-                .get_result::<CustomerRow>(conn)
-                .optional()?;
+            let updated = prepared(
+                sql_query(update_customer_sql())
+                    .bind::<IdSql, _>(Id::from(*id))
+                    .bind::<Nullable<Text>, _>(&patch.name)
+                    .bind::<Nullable<Text>, _>(&patch.email)
+                    .bind::<Bool, _>(patch.phone.is_some())
+                    .bind::<Nullable<Text>, _>(patch.phone.clone().flatten())
+                    .bind::<Bool, _>(address.is_some())
+                    .bind::<Nullable<AddressSql>, _>(address.flatten())
+                    .bind::<Nullable<Text>, _>(patch.password_hash.as_ref().map(|h| h.as_str()))
+                    .bind::<MomentSql, _>(Moment(*at))
+                    .bind::<Nullable<MomentSql>, _>(guard.updated_at.map(Moment))
+                    .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from)),
+            )
+            .get_result::<CustomerRow>(conn)
+            .optional()?;
             if let Some(row) = updated {
                 return Ok(Written::Done(row.into()));
             }
@@ -292,12 +310,14 @@ impl Store for PgStore {
         let now = Utc::now();
         self.pool.run(|conn| {
             // Sessions and mailed tokens go with the customer (ON DELETE CASCADE).
-            let deleted = sql_query(format!(
-                "DELETE FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR {alive})"
-            ))
-            .bind::<IdSql, _>(Id::from(id))
-            .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
-            .bind::<MomentSql, _>(Moment(now))
+            let deleted = prepared(
+                sql_query(format!(
+                    "DELETE FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR {alive})"
+                ))
+                .bind::<IdSql, _>(Id::from(id))
+                .bind::<Nullable<IdSql>, _>(guard.session.map(Id::from))
+                .bind::<MomentSql, _>(Moment(now)),
+            )
             .execute(conn)?;
             if deleted == 1 {
                 return Ok(Written::Done(()));
@@ -325,13 +345,15 @@ impl Store for PgStore {
                 // Transaction-scoped advisory locks on the email key and on the client
                 // network, always in that order: parallel attempts for one of them are
                 // counted and recorded one after the other.
-                sql_query(
-                    "SELECT pg_advisory_xact_lock(1, hashtext($1 || ':' || $2)), \
+                prepared(
+                    sql_query(
+                        "SELECT pg_advisory_xact_lock(1, hashtext($1 || ':' || $2)), \
                             pg_advisory_xact_lock(2, hashtext($1 || ':' || $3))",
+                    )
+                    .bind::<Text, _>(action)
+                    .bind::<Text, _>(&window.email_key)
+                    .bind::<Nullable<Text>, _>(client.map(|net| net.0.to_string())),
                 )
-                .bind::<Text, _>(action)
-                .bind::<Text, _>(&window.email_key)
-                .bind::<Nullable<Text>, _>(client.map(|net| net.0.to_string()))
                 .execute(conn)?;
                 // The key, bound last, is $4.
                 let recent = |column: &str, limit: i64| {
@@ -344,13 +366,15 @@ impl Store for PgStore {
                     .bind::<MomentSql, _>(Moment(window.since))
                     .bind::<BigInt, _>(limit)
                 };
-                let for_email = recent("email_key", window.email_limit)
-                    .bind::<Text, _>(&window.email_key)
-                    .load::<Attempt>(conn)?;
+                let for_email =
+                    recent("email_key", window.email_limit).bind::<Text, _>(&window.email_key);
+                let for_email = prepared(for_email).load::<Attempt>(conn)?;
                 let for_client = match client {
-                    Some(client) => recent("client_addr", window.client_limit)
-                        .bind::<NetworkSql, _>(client)
-                        .load::<Attempt>(conn)?,
+                    Some(client) => {
+                        let query = recent("client_addr", window.client_limit)
+                            .bind::<NetworkSql, _>(client);
+                        prepared(query).load::<Attempt>(conn)?
+                    }
                     None => Vec::new(),
                 };
                 let recent = RecentAttempts {
@@ -360,14 +384,16 @@ impl Store for PgStore {
                 if window.is_full(&recent) {
                     return Ok(Admission::Refused(recent));
                 }
-                let inserted = sql_query(
-                    "INSERT INTO throttled_attempts (action, email_key, client_addr, at) \
+                let inserted = prepared(
+                    sql_query(
+                        "INSERT INTO throttled_attempts (action, email_key, client_addr, at) \
                      VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind::<Text, _>(action)
+                    .bind::<Text, _>(&window.email_key)
+                    .bind::<Nullable<NetworkSql>, _>(client)
+                    .bind::<MomentSql, _>(Moment(window.at)),
                 )
-                .bind::<Text, _>(action)
-                .bind::<Text, _>(&window.email_key)
-                .bind::<Nullable<NetworkSql>, _>(client)
-                .bind::<MomentSql, _>(Moment(window.at))
                 .get_result::<Inserted>(conn)?;
                 Ok(Admission::Admitted(AttemptId(inserted.id)))
             })
@@ -376,9 +402,11 @@ impl Store for PgStore {
 
     fn forget_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query("DELETE FROM throttled_attempts WHERE id = $1")
-                .bind::<BigInt, _>(attempt.0)
-                .execute(conn)?;
+            prepared(
+                sql_query("DELETE FROM throttled_attempts WHERE id = $1")
+                    .bind::<BigInt, _>(attempt.0),
+            )
+            .execute(conn)?;
             Ok(())
         })
     }
@@ -387,16 +415,18 @@ impl Store for PgStore {
         &self, session: &SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query(format!(
+            prepared(
+                sql_query(format!(
                 "INSERT INTO sessions ({SESSION}, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ))
-            .bind::<IdSql, _>(Id::from(session.id))
-            .bind::<IdSql, _>(Id::from(session.customer_id))
-            .bind::<Nullable<Text>, _>(&session.user_agent)
-            .bind::<MomentSql, _>(Moment(session.created_at))
-            .bind::<MomentSql, _>(Moment(session.last_used_at))
-            .bind::<MomentSql, _>(Moment(session.expires_at))
-            .bind::<Binary, _>(&refresh_hash.0[..])
+                .bind::<IdSql, _>(Id::from(session.id))
+                .bind::<IdSql, _>(Id::from(session.customer_id))
+                .bind::<Nullable<Text>, _>(&session.user_agent)
+                .bind::<MomentSql, _>(Moment(session.created_at))
+                .bind::<MomentSql, _>(Moment(session.last_used_at))
+                .bind::<MomentSql, _>(Moment(session.expires_at))
+                .bind::<Binary, _>(&refresh_hash.0[..]),
+            )
             .execute(conn)?;
             Ok(())
         })
@@ -404,33 +434,39 @@ impl Store for PgStore {
 
     fn refresh_session(&self, request: &RefreshRequest) -> Result<Rotation, AppError> {
         self.pool.run(|conn| {
-            let rotated = sql_query(format!(
-                "UPDATE sessions SET refresh_hash = $2, previous_hash = refresh_hash, \
+            let rotated = prepared(
+                sql_query(format!(
+                    "UPDATE sessions SET refresh_hash = $2, previous_hash = refresh_hash, \
                  last_used_at = $3, expires_at = $4 \
                  WHERE refresh_hash = $1 AND expires_at > $3 RETURNING {SESSION}"
-            ))
-            .bind::<Binary, _>(&request.presented.0[..])
-            .bind::<Binary, _>(&request.next.0[..])
-            .bind::<MomentSql, _>(Moment(request.now))
-            .bind::<MomentSql, _>(Moment(request.expires_at))
+                ))
+                .bind::<Binary, _>(&request.presented.0[..])
+                .bind::<Binary, _>(&request.next.0[..])
+                .bind::<MomentSql, _>(Moment(request.now))
+                .bind::<MomentSql, _>(Moment(request.expires_at)),
+            )
             .get_result::<SessionRow>(conn)
             .optional()?;
             if let Some(row) = rotated {
                 return Ok(Rotation::Rotated(row.into()));
             }
             // Not current: spent by an earlier rotation, or unknown.
-            let spent = sql_query(format!(
-                "SELECT {SESSION} FROM sessions WHERE previous_hash = $1 AND expires_at > $2"
-            ))
-            .bind::<Binary, _>(&request.presented.0[..])
-            .bind::<MomentSql, _>(Moment(request.now))
+            let spent = prepared(
+                sql_query(format!(
+                    "SELECT {SESSION} FROM sessions WHERE previous_hash = $1 AND expires_at > $2"
+                ))
+                .bind::<Binary, _>(&request.presented.0[..])
+                .bind::<MomentSql, _>(Moment(request.now)),
+            )
             .get_result::<SessionRow>(conn)
             .optional()?;
             let (rotation, end) = request.spent(spent.map(SessionRecord::from));
             if let Some(session) = end {
-                sql_query("DELETE FROM sessions WHERE id = $1")
-                    .bind::<IdSql, _>(Id::from(session))
-                    .execute(conn)?;
+                prepared(
+                    sql_query("DELETE FROM sessions WHERE id = $1")
+                        .bind::<IdSql, _>(Id::from(session)),
+                )
+                .execute(conn)?;
             }
             Ok(rotation)
         })
@@ -440,12 +476,14 @@ impl Store for PgStore {
         &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<SessionRecord>, AppError> {
         self.pool.run(|conn| {
-            let rows = sql_query(format!(
-                "SELECT {SESSION} FROM sessions WHERE customer_id = $1 AND expires_at > $2 \
+            let rows = prepared(
+                sql_query(format!(
+                    "SELECT {SESSION} FROM sessions WHERE customer_id = $1 AND expires_at > $2 \
                  ORDER BY created_at DESC"
-            ))
-            .bind::<IdSql, _>(Id::from(customer))
-            .bind::<MomentSql, _>(Moment(now))
+                ))
+                .bind::<IdSql, _>(Id::from(customer))
+                .bind::<MomentSql, _>(Moment(now)),
+            )
             .load::<SessionRow>(conn)?;
             Ok(rows.into_iter().map(SessionRecord::from).collect())
         })
@@ -458,19 +496,21 @@ impl Store for PgStore {
             SessionsOf::CustomerSession(customer, session) => (Some(customer), Some(session)),
         };
         self.pool.run(|conn| {
-            Ok(sql_query(
-                "DELETE FROM sessions WHERE ($1::uuid IS NULL OR customer_id = $1) \
+            Ok(prepared(
+                sql_query(
+                    "DELETE FROM sessions WHERE ($1::uuid IS NULL OR customer_id = $1) \
                  AND ($2::uuid IS NULL OR id = $2) AND ($1 IS NOT NULL OR $2 IS NOT NULL)",
+                )
+                .bind::<Nullable<IdSql>, _>(customer.map(Id::from))
+                .bind::<Nullable<IdSql>, _>(session.map(Id::from)),
             )
-            .bind::<Nullable<IdSql>, _>(customer.map(Id::from))
-            .bind::<Nullable<IdSql>, _>(session.map(Id::from))
             .execute(conn)?)
         })
     }
 
     fn insert_account_token(&self, hash: &TokenHash, token: &AccountToken) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query(
+            prepared(sql_query(
                 "INSERT INTO account_tokens (token_hash, customer_id, purpose, email, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
@@ -479,7 +519,7 @@ impl Store for PgStore {
             .bind::<Text, _>(token.purpose.as_str())
             .bind::<Nullable<Text>, _>(&token.email)
             .bind::<MomentSql, _>(Moment(token.expires_at))
-            .execute(conn)?;
+            ).execute(conn)?;
             Ok(())
         })
     }
@@ -497,13 +537,15 @@ impl Store for PgStore {
             expires_at: Moment,
         }
         self.pool.run(|conn| {
-            let taken = sql_query(
-                "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
+            let taken = prepared(
+                sql_query(
+                    "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
                  AND expires_at > $3 RETURNING customer_id, email, expires_at",
+                )
+                .bind::<Binary, _>(&hash.0[..])
+                .bind::<Text, _>(purpose.as_str())
+                .bind::<MomentSql, _>(Moment(now)),
             )
-            .bind::<Binary, _>(&hash.0[..])
-            .bind::<Text, _>(purpose.as_str())
-            .bind::<MomentSql, _>(Moment(now))
             .get_result::<Taken>(conn)
             .optional()?;
             Ok(taken.map(|taken| AccountToken {
@@ -524,13 +566,15 @@ impl Store for PgStore {
             customer_id: Id,
         }
         self.pool.run(|conn| {
-            let owner = sql_query(
-                "SELECT customer_id FROM account_tokens \
+            let owner = prepared(
+                sql_query(
+                    "SELECT customer_id FROM account_tokens \
                  WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
+                )
+                .bind::<Binary, _>(&hash.0[..])
+                .bind::<Text, _>(purpose.as_str())
+                .bind::<MomentSql, _>(Moment(now)),
             )
-            .bind::<Binary, _>(&hash.0[..])
-            .bind::<Text, _>(purpose.as_str())
-            .bind::<MomentSql, _>(Moment(now))
             .get_result::<Owner>(conn)
             .optional()?;
             Ok(owner.map(|owner| owner.customer_id.0.into()))
@@ -540,8 +584,9 @@ impl Store for PgStore {
     fn reset_password(&self, reset: &PasswordReset) -> Result<Option<CustomerRecord>, AppError> {
         let session = &reset.session;
         self.pool.run(|conn| {
-            let row = sql_query(format!(
-                "WITH taken AS (
+            let row = prepared(
+                sql_query(format!(
+                    "WITH taken AS (
                     DELETE FROM account_tokens
                     WHERE token_hash = $1 AND purpose = 'reset' AND expires_at > $3
                     RETURNING customer_id
@@ -558,14 +603,15 @@ impl Store for PgStore {
                     SELECT $4, id, $5, $6, $3, $3, $7 FROM updated
                 )
                 SELECT {CUSTOMER} FROM updated"
-            ))
-            .bind::<Binary, _>(&reset.token_hash.0[..])
-            .bind::<Text, _>(reset.password_hash.as_str())
-            .bind::<MomentSql, _>(Moment(session.created_at))
-            .bind::<IdSql, _>(Id::from(session.id))
-            .bind::<Binary, _>(&reset.refresh_hash.0[..])
-            .bind::<Nullable<Text>, _>(&session.user_agent)
-            .bind::<MomentSql, _>(Moment(session.expires_at))
+                ))
+                .bind::<Binary, _>(&reset.token_hash.0[..])
+                .bind::<Text, _>(reset.password_hash.as_str())
+                .bind::<MomentSql, _>(Moment(session.created_at))
+                .bind::<IdSql, _>(Id::from(session.id))
+                .bind::<Binary, _>(&reset.refresh_hash.0[..])
+                .bind::<Nullable<Text>, _>(&session.user_agent)
+                .bind::<MomentSql, _>(Moment(session.expires_at)),
+            )
             .get_result::<CustomerRow>(conn)
             .optional()?;
             Ok(row.map(CustomerRecord::from))
@@ -576,15 +622,17 @@ impl Store for PgStore {
         &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
         self.pool.run(|conn| {
-            let matched = sql_query(
-                "UPDATE customers SET email_verified = true, updated_at = CASE \
+            let matched = prepared(
+                sql_query(
+                    "UPDATE customers SET email_verified = true, updated_at = CASE \
                  WHEN email_verified THEN updated_at \
                  ELSE greatest($3, updated_at + interval '1 microsecond') END \
                  WHERE id = $1 AND lower(email) = lower($2)",
+                )
+                .bind::<IdSql, _>(Id::from(customer))
+                .bind::<Text, _>(email)
+                .bind::<MomentSql, _>(Moment(at)),
             )
-            .bind::<IdSql, _>(Id::from(customer))
-            .bind::<Text, _>(email)
-            .bind::<MomentSql, _>(Moment(at))
             .execute(conn)?;
             Ok(matched == 1)
         })
@@ -603,24 +651,27 @@ impl Store for PgStore {
         let expired_before = now - chrono::Duration::hours(24);
         self.pool.run(|conn| {
             // A key older than a day is claimed afresh.
-            let claimed = sql_query(
-                "INSERT INTO idempotency_keys AS k (key, request_hash, created_at) \
+            let claimed = prepared(
+                sql_query(
+                    "INSERT INTO idempotency_keys AS k (key, request_hash, created_at) \
                  VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET \
                  request_hash = excluded.request_hash, response = NULL, \
                  created_at = excluded.created_at WHERE k.created_at < $4",
+                )
+                .bind::<Text, _>(key)
+                .bind::<Binary, _>(&request_hash[..])
+                .bind::<MomentSql, _>(Moment(now))
+                .bind::<MomentSql, _>(Moment(expired_before)),
             )
-            .bind::<Text, _>(key)
-            .bind::<Binary, _>(&request_hash[..])
-            .bind::<MomentSql, _>(Moment(now))
-            .bind::<MomentSql, _>(Moment(expired_before))
             .execute(conn)?;
             if claimed == 1 {
                 return Ok(KeyClaim::Claimed);
             }
-            let kept =
+            let kept = prepared(
                 sql_query("SELECT request_hash, response FROM idempotency_keys WHERE key = $1")
-                    .bind::<Text, _>(key)
-                    .get_result::<Kept>(conn)?;
+                    .bind::<Text, _>(key),
+            )
+            .get_result::<Kept>(conn)?;
             Ok(
                 match (kept.request_hash == request_hash[..], kept.response) {
                     (false, _) => KeyClaim::Mismatch,
@@ -633,19 +684,23 @@ impl Store for PgStore {
 
     fn finish_idempotency_key(&self, key: &str, response: &str) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query("UPDATE idempotency_keys SET response = $2 WHERE key = $1")
-                .bind::<Text, _>(key)
-                .bind::<Text, _>(response)
-                .execute(conn)?;
+            prepared(
+                sql_query("UPDATE idempotency_keys SET response = $2 WHERE key = $1")
+                    .bind::<Text, _>(key)
+                    .bind::<Text, _>(response),
+            )
+            .execute(conn)?;
             Ok(())
         })
     }
 
     fn release_idempotency_key(&self, key: &str) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL")
-                .bind::<Text, _>(key)
-                .execute(conn)?;
+            prepared(
+                sql_query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL")
+                    .bind::<Text, _>(key),
+            )
+            .execute(conn)?;
             Ok(())
         })
     }
@@ -657,7 +712,7 @@ impl Store for PgStore {
             issued_before: Moment,
         }
         self.pool.run(|conn| {
-            let cutoff = sql_query("SELECT issued_before FROM admin_token_cutoff")
+            let cutoff = prepared(sql_query("SELECT issued_before FROM admin_token_cutoff"))
                 .get_result::<Cutoff>(conn)
                 .optional()?;
             Ok(cutoff.map(|c| c.issued_before.0))
@@ -666,12 +721,14 @@ impl Store for PgStore {
 
     fn revoke_admin_tokens(&self, before: DateTime<Utc>) -> Result<(), AppError> {
         self.pool.run(|conn| {
-            sql_query(
-                "INSERT INTO admin_token_cutoff AS c (issued_before) VALUES ($1) \
+            prepared(
+                sql_query(
+                    "INSERT INTO admin_token_cutoff AS c (issued_before) VALUES ($1) \
                  ON CONFLICT (singleton) DO UPDATE \
                  SET issued_before = greatest(c.issued_before, excluded.issued_before)",
+                )
+                .bind::<MomentSql, _>(Moment(before)),
             )
-            .bind::<MomentSql, _>(Moment(before))
             .execute(conn)?;
             Ok(())
         })
@@ -680,12 +737,14 @@ impl Store for PgStore {
     fn prune(&self, what: Expiring, before: DateTime<Utc>, batch: i64) -> Result<usize, AppError> {
         let (table, column) = what.table_and_column();
         self.pool.run(|conn| {
-            Ok(sql_query(format!(
-                "DELETE FROM {table} WHERE ctid IN \
+            Ok(prepared(
+                sql_query(format!(
+                    "DELETE FROM {table} WHERE ctid IN \
                  (SELECT ctid FROM {table} WHERE {column} < $1 LIMIT $2)"
-            ))
-            .bind::<MomentSql, _>(Moment(before))
-            .bind::<BigInt, _>(batch)
+                ))
+                .bind::<MomentSql, _>(Moment(before))
+                .bind::<BigInt, _>(batch),
+            )
             .execute(conn)?)
         })
     }
