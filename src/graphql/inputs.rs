@@ -23,6 +23,10 @@ pub fn customer_id(id: &ID) -> Result<CustomerId, AppError> {
     field("customerId", CustomerId::parse(id))
 }
 
+pub fn global_id(id: &ID) -> Result<CustomerId, AppError> {
+    field("id", super::node::parse_global_id(id))
+}
+
 pub fn email(raw: &str) -> Result<Email, AppError> {
     field("email", Email::parse(raw))
 }

@@ -2,7 +2,7 @@
 
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 
-use super::{caller, scalars::DateTime, service};
+use super::{caller, node, scalars::DateTime, service};
 use crate::{
     auth::Caller,
     db::{CustomerRecord, SessionRecord},
@@ -15,7 +15,7 @@ use crate::{
 #[graphql(complex)]
 pub struct Customer {
     #[graphql(skip)]
-    id: CustomerId,
+    key: CustomerId,
     /// The customer's id: a UUID (v7, time-ordered), as text.
     customer_id: ID,
     /// Display name.
@@ -37,11 +37,17 @@ pub struct Customer {
 
 #[ComplexObject]
 impl Customer {
+    /// A global id, opaque: the same string wherever this customer appears, for client
+    /// caches and `node`. `customerId` is the customer's UUID.
+    pub async fn id(&self) -> ID {
+        node::customer_global_id(self.key)
+    }
+
     /// The customer's sessions (logins that have not ended or expired), newest first. The
     /// customer and admins may see them.
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
         let caller = caller(ctx);
-        let sessions = service(ctx).sessions(caller, self.id).await?;
+        let sessions = service(ctx).sessions(caller, self.key).await?;
         let current = match caller {
             Caller::Customer { session, .. } => Some(*session),
             _ => None,
@@ -56,7 +62,7 @@ impl Customer {
 impl From<CustomerRecord> for Customer {
     fn from(record: CustomerRecord) -> Self {
         Self {
-            id: record.id,
+            key: record.id,
             customer_id: ID(record.id.to_string()),
             name: record.name,
             email: record.email,

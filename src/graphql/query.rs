@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, Result, ID};
 use super::{
     caller,
     inputs::{self, CustomerFilter},
+    node::Node,
     outputs::{Customer, CustomerConnection},
     service,
 };
@@ -22,6 +23,16 @@ impl QueryRoot {
         let id = inputs::customer_id(&customer_id)?;
         let found = service(ctx).customer(caller(ctx), id).await?;
         Ok(found.map(Customer::from))
+    }
+
+    /// The object with this global id (an `id` field's value), under the access rules of its
+    /// type; null when there is none. For Relay's refetching.
+    async fn node(
+        &self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID,
+    ) -> Result<Option<Node>> {
+        let id = inputs::global_id(&id)?;
+        let found = service(ctx).customer(caller(ctx), id).await?;
+        Ok(found.map(|record| Node::Customer(record.into())))
     }
 
     /// The customer that the bearer token belongs to; null for an admin token.
