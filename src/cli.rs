@@ -194,6 +194,16 @@ pub struct ServeArgs {
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
+    /// A manifest of trusted documents, by SHA-256 hash: Apollo's persisted query manifest or
+    /// graphql-codegen's {"<hash>": "<document>"} map. Clients may send them by hash alone.
+    #[arg(long, env = "PERSISTED_DOCUMENTS")]
+    pub persisted_documents: Option<PathBuf>,
+
+    /// Run only the documents of PERSISTED_DOCUMENTS, refusing any other unparsed: the mode
+    /// for an API that only first-party apps call.
+    #[arg(long, env = "PERSISTED_ONLY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub persisted_only: bool,
+
     /// Browser origins allowed to call the API (comma-separated, e.g.
     /// https://app.example.com); none by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]

@@ -46,8 +46,18 @@ pub struct Settings {
     pub limits: Limits,
     /// Introspection, GraphiQL and field suggestions.
     pub introspection: bool,
+    pub documents: DocumentSettings,
     pub mail: MailSettings,
     pub housekeeping_interval: Duration,
+}
+
+/// Persisted documents.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentSettings {
+    /// The manifest of trusted documents.
+    pub manifest: Option<PathBuf>,
+    /// Whether only the manifest's documents run.
+    pub trusted_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +149,13 @@ impl Settings {
                 max_batch_size: args.max_batch_size,
             },
             introspection: args.introspection,
+            documents: DocumentSettings {
+                trusted_only: args.persisted_only,
+                manifest: match (args.persisted_documents, args.persisted_only) {
+                    (None, true) => bail!("PERSISTED_ONLY needs PERSISTED_DOCUMENTS, the manifest"),
+                    (manifest, _) => manifest,
+                },
+            },
             mail: MailSettings {
                 smtp_url: args.smtp_url,
                 from: args.mail_from,

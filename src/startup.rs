@@ -16,7 +16,7 @@ use crate::{
     auth::{PasswordHasher, TokenKeys},
     config::{self, Settings},
     db,
-    graphql::{self, DocumentCache, Engine},
+    graphql::{self, Documents, Engine, TrustedDocuments},
     http::{self, request_log, AppState, TrustedProxies},
     mail::Mailer,
     metrics::Metrics,
@@ -38,6 +38,18 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First: a bad manifest is a mistake to report before anything else.
+        let trusted = match &settings.documents.manifest {
+            Some(path) => TrustedDocuments::load(path)?,
+            None => TrustedDocuments::default(),
+        };
+        if settings.documents.manifest.is_some() {
+            tracing::info!(
+                documents = trusted.document_count(),
+                trusted_only = settings.documents.trusted_only,
+                "trusted documents loaded"
+            );
+        }
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("BIND: cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -81,7 +93,11 @@ impl Application {
         ));
         let engine = Engine::new(
             graphql::build_schema(Arc::clone(&service), settings.introspection),
-            DocumentCache::new(DOCUMENT_CACHE_ENTRIES),
+            Documents::new(
+                DOCUMENT_CACHE_ENTRIES,
+                trusted,
+                settings.documents.trusted_only,
+            ),
             settings.limits.bounds.clone(),
         );
         let state = web::Data::new(AppState {
@@ -186,7 +202,8 @@ fn cors(origins: &[String]) -> Cors {
         .allowed_methods(["GET", "POST"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .allowed_header(request_log::REQUEST_ID)
-        .expose_headers([request_log::REQUEST_ID])
+        .allowed_header(http::IDEMPOTENCY_KEY)
+        .expose_headers([request_log::REQUEST_ID, header::RETRY_AFTER])
         .max_age(3600)
 }
 

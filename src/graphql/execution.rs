@@ -19,7 +19,8 @@ use async_graphql::{
 
 use super::{
     analysis::{self, Bounds},
-    AppSchema, DocumentCache,
+    documents::DocumentError,
+    AppSchema, Documents,
 };
 use crate::error::ErrorCode;
 
@@ -47,8 +48,14 @@ pub struct Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// Before execution: not a GraphQL request, a document that does not parse or validate,
-    /// or one over the bounds.
+    /// one over the bounds, or one outside the trusted documents.
     Request,
+    /// A request that contradicts itself (a persisted-query hash that is not its query's):
+    /// wrong whatever the client's media type.
+    Malformed,
+    /// A persisted query sent by hash alone, and the hash is unknown: the client's cue to
+    /// send the text, which it reads from an ordinary answer.
+    PersistedQueryNotFound,
     /// A mutation sent over GET, refused without running.
     MutationOverGet,
     /// Still running when its deadline passed.
@@ -93,12 +100,12 @@ impl Outcome {
 /// Runs GraphQL requests against the schema within the bounds; one per server.
 pub struct Engine {
     schema: AppSchema,
-    documents: DocumentCache,
+    documents: Documents,
     bounds: Bounds,
 }
 
 impl Engine {
-    pub fn new(schema: AppSchema, documents: DocumentCache, bounds: Bounds) -> Self {
+    pub fn new(schema: AppSchema, documents: Documents, bounds: Bounds) -> Self {
         Self {
             schema,
             documents,
@@ -112,8 +119,7 @@ impl Engine {
         &self, transport: Transport, mut request: Request, deadline: Instant,
     ) -> (Response, Outcome) {
         if let Err(error) = self.documents.prepare(&mut request, self.bounds.max_tokens) {
-            let response = Response::from_errors(vec![ErrorCode::GraphqlParseFailed.error(error)]);
-            return (response, Outcome::refused(ErrorCode::GraphqlParseFailed));
+            return refused_document(error);
         }
         let operation_name = request.operation_name.take();
         let document = request
@@ -162,6 +168,34 @@ impl Engine {
         outcome.failure = request_error.then_some(Failure::Request);
         (response, outcome)
     }
+}
+
+/// The answer to a request without a document to run.
+fn refused_document(error: DocumentError) -> (Response, Outcome) {
+    let (code, message, failure) = match error {
+        // The message is the protocol's: urql reads it, Apollo the code.
+        DocumentError::PersistedQueryNotFound => (
+            ErrorCode::PersistedQueryNotFound,
+            "PersistedQueryNotFound".to_owned(),
+            Failure::PersistedQueryNotFound,
+        ),
+        DocumentError::NotInList => (
+            ErrorCode::PersistedQueryNotInList,
+            "only trusted documents run here, and this is not one of them".to_owned(),
+            Failure::Request,
+        ),
+        DocumentError::BadPersistedQuery(message) => (
+            ErrorCode::BadUserInput,
+            message.to_owned(),
+            Failure::Malformed,
+        ),
+        DocumentError::Unparsable(message) => {
+            (ErrorCode::GraphqlParseFailed, message, Failure::Request)
+        }
+    };
+    let mut outcome = Outcome::refused(code);
+    outcome.failure = Some(failure);
+    (Response::from_errors(vec![code.error(message)]), outcome)
 }
 
 /// Gives an error that async-graphql raised itself its code. Errors this server raises carry

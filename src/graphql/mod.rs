@@ -8,19 +8,22 @@ use async_graphql::{Context, EmptySubscription, Schema};
 use crate::{auth::Caller, domain::ClientNetwork, service::CustomerService};
 
 mod analysis;
-mod document_cache;
+mod documents;
 mod execution;
 mod inputs;
 mod mutation;
+mod node;
 mod outputs;
 mod query;
 mod scalars;
+mod trusted;
 
 pub use analysis::Bounds;
-pub use document_cache::DocumentCache;
+pub use documents::Documents;
 pub use execution::{Engine, Failure, Outcome, Transport};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use trusted::TrustedDocuments;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -36,6 +36,11 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn bad_configuration_stops_start_up_with_one_clear_line() {
     let data = TempDir::new();
+    // A graphql-codegen map hashed with its default, SHA-1: clients would send other hashes.
+    let sha1_manifest = data.path().join("sha1-manifest.json");
+    let sha1_map = json!({ "0123456789abcdef0123456789abcdef01234567": "{ me { id } }" });
+    std::fs::write(&sha1_manifest, sha1_map.to_string()).unwrap();
+    let sha1_manifest = sha1_manifest.to_str().unwrap();
     let cases = [
         ("JWT_SECRET", "too-short", "JWT_SECRET"),
         ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL"),
@@ -48,6 +53,13 @@ fn bad_configuration_stops_start_up_with_one_clear_line() {
             "app.example.com/path",
             "CORS_ALLOWED_ORIGINS",
         ),
+        ("PERSISTED_ONLY", "true", "PERSISTED_DOCUMENTS"),
+        (
+            "PERSISTED_DOCUMENTS",
+            "/nonexistent/manifest.json",
+            "PERSISTED_DOCUMENTS",
+        ),
+        ("PERSISTED_DOCUMENTS", sha1_manifest, "hashAlgorithm"),
     ];
     for (var, value, named) in cases {
         let output = run(customer_api()
