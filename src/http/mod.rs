@@ -4,11 +4,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{
-    http::header::{self, ContentType},
-    web, HttpRequest, HttpResponse,
-};
-use async_graphql::http::GraphiQLSource;
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 
 use crate::{
     auth::{Caller, TokenKeys},
@@ -20,7 +16,10 @@ use crate::{
 };
 
 mod body;
+mod caching;
 mod client_addr;
+mod compression;
+mod graphiql;
 mod graphql;
 mod negotiation;
 pub mod request_log;
@@ -41,7 +40,7 @@ pub struct AppState {
 /// The most of a `User-Agent` kept with a session.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
 
 impl AppState {
     /// The caller (from the bearer token) of a request, and what else its headers say.
@@ -84,7 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
                     .finish()
             })),
     )
-    .route("/", web::get().to(graphiql))
+    .configure(graphiql::configure)
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz));
     if with_metrics {
@@ -95,19 +94,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
 /// /metrics alone, for its own address.
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics));
-}
-
-/// GraphiQL, unless introspection is switched off.
-async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
-    if !state.graphiql {
-        return HttpResponse::NotFound().finish();
-    }
-    HttpResponse::Ok().content_type(ContentType::html()).body(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("customer-api")
-            .finish(),
-    )
 }
 
 /// Liveness: the process serves.

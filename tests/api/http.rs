@@ -135,7 +135,7 @@ async fn graphiql_and_health_endpoints(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let page = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
     assert!(page.to_lowercase().contains("graphiql"));
-    assert!(page.contains("/graphql"));
+    assert!(page.contains("/graphiql/init.js"));
 
     for path in ["/healthz", "/readyz"] {
         let response = app

@@ -25,7 +25,10 @@ macro_rules! on_both_backends {
 
 mod access;
 mod accounts;
+mod browser;
+mod caching;
 mod cli;
+mod client_identity;
 mod hostile;
 mod http;
 mod limits;
@@ -33,7 +36,9 @@ mod listing;
 mod login;
 mod operating;
 mod operations;
+mod persisted;
 mod proxy;
+mod rust_client;
 mod schema_file;
 mod sessions;
 mod total_count;

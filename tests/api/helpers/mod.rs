@@ -1,12 +1,14 @@
 //! What every test uses: the app on a backend of the test's choosing (`app`), PostgreSQL
 //! databases made and dropped per test (`postgres`), the documents (`documents`), raw HTTP
-//! (`http`) and the assertions on answers (`assertions`).
+//! (`http`), the assertions on answers (`assertions`), and Node.js scripts that drive a real
+//! browser or client library (`node`).
 
 mod app;
 mod assertions;
 mod documents;
 mod http;
 mod mail;
+mod node;
 mod postgres;
 mod temp_dir;
 
@@ -15,6 +17,7 @@ pub use assertions::*;
 pub use documents::*;
 pub use http::{get_text, post_raw};
 pub use mail::{MailSink, ReceivedMail};
+pub use node::{node_project, run_node_script, screenshot_dir};
 pub use postgres::{postgres_address, postgres_enabled, rewrite_postgres_url};
 pub use temp_dir::TempDir;
 
