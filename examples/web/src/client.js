@@ -1,0 +1,99 @@
+// The Apollo Client set-up a single-page app needs for customer-api, and nothing more:
+//
+// - the cache is Apollo's InMemoryCache with its defaults: customer-api gives every
+//   Customer a global `id`, which Apollo normalises on, so no typePolicies or keyFields;
+// - queries go out as automatic persisted queries over GET (Apollo's own PersistedQueryLink):
+//   a hash first, the text only when the server asks for it;
+// - the access token (15 minutes by default) is renewed with the refresh token when the
+//   server says UNAUTHENTICATED, once for all the operations waiting on it, and the failed
+//   operation is retried with the new token.
+//
+// Tokens are kept in memory only: a page reload logs out, which is the safe default for a
+// browser (see the README's "Sessions and accounts" for the alternatives).
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import { SetContextLink } from '@apollo/client/link/context';
+import { ErrorLink } from '@apollo/client/link/error';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { from, mergeMap } from 'rxjs';
+import { REFRESH } from './documents.js';
+
+/// SHA-256 in hex, with the browser's own Web Crypto (a secure context: HTTPS or localhost).
+async function sha256(text) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function createClient(uri, session) {
+  // Every operation but the renewal itself carries the access token.
+  const authorization = new SetContextLink((context, operation) => {
+    const token = operation.operationName === 'Refresh' ? null : session.accessToken();
+    return token ? { headers: { ...context.headers, authorization: `Bearer ${token}` } } : {};
+  });
+
+  const renewOnExpiry = new ErrorLink(({ error, operation, forward }) => {
+    const expired = CombinedGraphQLErrors.is(error)
+      && error.errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED');
+    if (!expired || !session.canRefresh() || operation.operationName === 'Refresh') return;
+    return from(session.refresh(() => refresh(client, session))).pipe(mergeMap(() => forward(operation)));
+  });
+
+  const client = new ApolloClient({
+    cache: new InMemoryCache(),
+    link: ApolloLink.from([
+      renewOnExpiry,
+      new PersistedQueryLink({ sha256, useGETForHashedQueries: true }),
+      authorization,
+      new HttpLink({ uri }),
+    ]),
+  });
+  return client;
+}
+
+/// Rotates the refresh token: the old one is spent, the new pair replaces it.
+async function refresh(client, session) {
+  const { data } = await client.mutate({
+    mutation: REFRESH,
+    variables: { refreshToken: session.refreshToken() },
+  });
+  session.store(data.refreshSession);
+}
+
+/// The tokens of the signed-in customer (or an admin token), in memory.
+export class Session {
+  #access = null;
+  #refresh = null;
+  #renewing = null;
+  onChange = () => {};
+
+  accessToken() { return this.#access; }
+  refreshToken() { return this.#refresh; }
+  canRefresh() { return this.#refresh !== null; }
+
+  /// From an AuthenticateCustomerPayload.
+  store({ token, refreshToken }) {
+    this.#access = token;
+    this.#refresh = refreshToken;
+    this.onChange();
+  }
+
+  useAdminToken(token) {
+    this.#access = token;
+    this.#refresh = null;
+    this.onChange();
+  }
+
+  clear() {
+    this.#access = this.#refresh = null;
+    this.onChange();
+  }
+
+  /// One renewal at a time: operations that fail together wait for the same one. A failed
+  /// renewal (the session ended elsewhere, or the refresh token was reused) signs out.
+  refresh(renew) {
+    this.#renewing ??= renew()
+      .catch((error) => { this.clear(); throw error; })
+      .finally(() => { this.#renewing = null; });
+    return this.#renewing;
+  }
+}
