@@ -1,7 +1,14 @@
-"""What the benchmarks share: psql, database URLs, free ports, and realistic names."""
+"""What the benchmarks share: the release server, psql, database URLs, free ports, and
+realistic names."""
 
+import http.client
+import os
 import socket
 import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "customer-api")
 
 # SQL expressions picking a first and a last name for row number i.
 FIRST_NAME = ("(ARRAY['Ada','Grace','Linus','Barbara','Alan','Edsger','Donald','Frances','Ken','Margaret',"
@@ -28,3 +35,44 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Server:
+    """The release server (`cargo build --release` first) on a free loopback port, with the
+    settings in `env`, ready once /readyz answers 200; its CPU time and peak memory are read
+    from /proc."""
+
+    def __init__(self, env):
+        self.port = free_port()
+        self.process = subprocess.Popen([BINARY, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            if self.process.poll() is not None:
+                raise SystemExit("the server exited during start-up")
+            try:
+                connection = self.connection()
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit("the server did not become ready")
+
+    def connection(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
+    def cpu_seconds(self):
+        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self):
+        for line in open(f"/proc/{self.process.pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)

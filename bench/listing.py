@@ -21,10 +21,7 @@ import subprocess
 import sys
 import time
 
-from common import FIRST_NAME, LAST_NAME, free_port, psql, with_database
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "customer-api")
+from common import BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, psql, with_database
 DATABASE = "customer_api_bench_listing"
 RARE = "zqxj"
 
@@ -79,21 +76,6 @@ class Client:
         return statistics.median(self.page(**variables)[1] for _ in range(runs)) * 1000
 
 
-def wait_ready(port, server):
-    for _ in range(600):
-        if server.poll() is not None:
-            raise SystemExit("the server exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the server did not become ready")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--admin-url", default=os.environ.get(
@@ -116,13 +98,11 @@ def main():
         psql(url, SEED.replace("ROWS", str(args.rows)))
         print(f"seeded {args.rows:,} customers in {time.perf_counter() - started:.0f} s")
 
-    port = free_port()
-    server = subprocess.Popen([BINARY, "serve"], env=dict(env, BIND=f"127.0.0.1:{port}"))
+    server = Server(env)
     try:
-        wait_ready(port, server)
         token = subprocess.run([BINARY, "token", "--admin"], env=env, check=True,
                                capture_output=True, text=True).stdout.strip()
-        client = Client(port, token)
+        client = Client(server.port, token)
 
         # Walk to the cursor that ends page 4,999 of 20 (position 99,980), 100 rows a step.
         after, walked = None, 0
@@ -140,8 +120,7 @@ def main():
         found, _ = client.page(first=20, filter={"search": RARE})
         assert len(found["edges"]) == 3, found
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
     print(f"\nmedian of {args.runs} requests over HTTP, {args.rows:,} customers:")
     for name, ms in results.items():

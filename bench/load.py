@@ -29,11 +29,9 @@ import tempfile
 import time
 import urllib.request
 
-from common import FIRST_NAME, LAST_NAME, free_port, psql, with_database
+from common import BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, psql, with_database
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BINARY = os.path.join(ROOT, "target", "release", "customer-api")
 DATABASE = "customer_api_bench_load"
 ROWS = 100_000
 PASSWORD = "a password of a customer"
@@ -85,36 +83,6 @@ def customer_token(secret, customer_id, session):
 
 def customer_id(n):
     return f"00000000-0000-7000-8000-{n:012x}"
-
-
-class Server:
-    def __init__(self, env):
-        self.port = free_port()
-        self.process = subprocess.Popen([BINARY, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("the server did not become ready")
-
-    def cpu_seconds(self):
-        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def peak_rss_mib(self):
-        for line in open(f"/proc/{self.process.pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=60)
 
 
 def wrk(port, scenario, connections, seconds, env):

@@ -13,7 +13,6 @@ long strings, big variables objects, introspection amplification.
 """
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -23,11 +22,8 @@ import sys
 import tempfile
 import time
 
-from common import free_port
+from common import ROOT, Server
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BINARY = os.path.join(ROOT, "target", "release", "customer-api")
 BODY_LIMIT = 64 * 1024
 MAX_TOKENS = 2000
 
@@ -136,33 +132,6 @@ def documents(limit, max_tokens):
     return bodies
 
 
-class Server:
-    def __init__(self, data):
-        self.port = free_port()
-        env = dict(os.environ, BIND=f"127.0.0.1:{self.port}", DATA_DIR=data, RUST_LOG="warn")
-        env.pop("DATABASE_URL", None)
-        self.process = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                self.connection().request("GET", "/readyz")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("the server did not start")
-
-    def connection(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-
-    def cpu_seconds(self):
-        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 def measure(server, body, reps):
     """(status, code, response bytes, wall ms per request, server CPU ms per request)."""
     connection = server.connection()
@@ -195,7 +164,9 @@ def main():
     reps = 20 if args.quick else args.reps
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
     data = tempfile.mkdtemp(prefix="customer-api-worst-")
-    server = Server(data)
+    env = dict(os.environ, DATA_DIR=data, RUST_LOG="warn")
+    env.pop("DATABASE_URL", None)
+    server = Server(env)
     rows = []
     try:
         baseline = measure(server, json.dumps({"query": "{ __typename }"}).encode(), reps)

@@ -106,13 +106,15 @@ async fn introspection_and_graphiql_can_be_switched_off(backend: Backend) {
         !message(&body).contains("Did you mean"),
         "no suggestions: {body}"
     );
-    let response = app
-        .client()
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    for path in ["/", "/graphiql/init.js", "/graphiql/vendor/graphiql.min.js"] {
+        let response = app
+            .client()
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
 
     let app = TestApp::spawn(backend).await;
     let body = app.graphql(None, "{ me { nam } }", json!({})).await;

@@ -25,12 +25,12 @@ macro_rules! on_both_backends {
 
 mod access;
 mod accounts;
-mod browser;
 mod caching;
 mod cli;
 mod client_identity;
 mod hostile;
 mod http;
+mod js_clients;
 mod limits;
 mod listing;
 mod login;

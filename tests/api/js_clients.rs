@@ -1,5 +1,6 @@
-//! Real clients in headless Chromium against a test server (see `helpers::node`): the
-//! embedded GraphiQL page with every request to another host failing the test.
+//! Real JavaScript clients against a test server (see `helpers::node`): the embedded GraphiQL
+//! page and the Apollo Client example app in headless Chromium, with every request to another
+//! host failing the test; urql in Node.
 
 use crate::helpers::*;
 
@@ -64,4 +65,19 @@ async fn the_example_web_app_works_in_a_browser() {
         ("OUT", screenshot_dir("example-web")),
     ];
     run_node_script(dir, "test/app.test.mjs", env).await;
+}
+
+#[actix_web::test]
+async fn urql_works_with_its_persisted_exchange_and_graphcache() {
+    let Some(dir) = node_project("examples/web") else {
+        return;
+    };
+    let app = TestApp::spawn(backend()).await;
+    let (_, token) = app.customer_with_token("urql@example.io").await;
+    let env = vec![
+        ("API", format!("{}/graphql", app.address)),
+        ("EMAIL", "urql@example.io".to_owned()),
+        ("TOKEN", token),
+    ];
+    run_node_script(dir, "test/urql.test.mjs", env).await;
 }
