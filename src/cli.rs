@@ -27,7 +27,7 @@ pub enum Command {
     /// Run the server (the default).
     Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
-    Migrate(StorageArgs),
+    Migrate(MigrateArgs),
     /// Print a signed admin token, or revoke every admin token issued until now.
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL) that the server serves.
@@ -204,6 +204,34 @@ pub struct ServeArgs {
     #[arg(long, env = "PERSISTED_ONLY", default_value_t = false, action = clap::ArgAction::Set)]
     pub persisted_only: bool,
 
+    /// Run pending database migrations at start; false refuses to start while any are
+    /// pending (a deploy step runs `customer-api migrate`).
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+
+    /// How often live subscriptions are checked against revocations (ended sessions,
+    /// changed passwords, deleted customers, revoked admin tokens); a revoked subscriber is
+    /// ended within this long.
+    #[arg(long, env = "SUBSCRIPTION_AUTH_CHECK", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub subscription_auth_check: Duration,
+
+    /// Most subscriptions one WebSocket connection may run at once.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 20)]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Most WebSocket connections one client network may hold open on an instance.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_CLIENT", default_value_t = 50)]
+    pub max_connections_per_client: usize,
+
+    /// How often the server pings an idle WebSocket; a connection silent for three times
+    /// this long is closed.
+    #[arg(long, env = "WS_KEEPALIVE", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub ws_keepalive: Duration,
+
+    /// How long a new WebSocket may take to send connection_init (then 4408).
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: Duration,
+
     /// Browser origins allowed to call the API (comma-separated, e.g.
     /// https://app.example.com); none by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -222,11 +250,31 @@ pub struct ServeArgs {
 
 /// Where the data lives.
 #[derive(Args)]
+pub struct MigrateArgs {
+    /// Change nothing: list the migrations that have not run, and exit with status 1 if any.
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+#[derive(Args)]
 pub struct StorageArgs {
     /// PostgreSQL URL (postgres://user:password@host/db). Unset: an embedded SQLite file in
     /// the data folder.
     #[arg(long, env = "DATABASE_URL", value_parser = secret, hide_env_values = true)]
     pub database_url: Option<SecretString>,
+
+    /// PostgreSQL URL for the one LISTEN connection of live updates, when DATABASE_URL goes
+    /// through a pooler in transaction mode (which cannot keep one) [default: DATABASE_URL].
+    #[arg(long, env = "LISTEN_DATABASE_URL", value_parser = secret, hide_env_values = true)]
+    pub listen_database_url: Option<SecretString>,
+
+    /// DATABASE_URL is a pooler in transaction mode (pgbouncer): keep no statement prepared,
+    /// and run each unit of work in a transaction.
+    #[arg(long, env = "DB_TRANSACTION_POOLING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub db_transaction_pooling: bool,
 
     /// Folder for the embedded SQLite database and the generated signing secret.
     #[arg(long, env = "DATA_DIR", default_value = "data")]

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::{
     cli::{SecretArgs, ServeArgs, StorageArgs},
-    db::{Backend, PoolSettings},
+    db::{Backend, PgSettings, PoolSettings, SchemaPolicy},
     graphql::Bounds,
     mail::MailSettings,
     private_files,
@@ -47,6 +47,9 @@ pub struct Settings {
     /// Introspection, GraphiQL and field suggestions.
     pub introspection: bool,
     pub documents: DocumentSettings,
+    pub live: LiveSettings,
+    /// What start-up does about migrations that have not run.
+    pub schema: SchemaPolicy,
     pub mail: MailSettings,
     pub housekeeping_interval: Duration,
 }
@@ -85,6 +88,16 @@ pub struct Limits {
 pub struct Storage {
     pub backend: Backend,
     pub pool: PoolSettings,
+}
+
+/// Live updates over WebSocket.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub auth_check: Duration,
+    pub max_subscriptions_per_connection: usize,
+    pub max_connections_per_client: usize,
+    pub keepalive: Duration,
+    pub init_timeout: Duration,
 }
 
 impl Settings {
@@ -156,6 +169,18 @@ impl Settings {
                     (manifest, _) => manifest,
                 },
             },
+            live: LiveSettings {
+                auth_check: args.subscription_auth_check,
+                max_subscriptions_per_connection: args.max_subscriptions_per_connection,
+                max_connections_per_client: args.max_connections_per_client,
+                keepalive: args.ws_keepalive,
+                init_timeout: args.ws_init_timeout,
+            },
+            schema: if args.migrate_on_start {
+                SchemaPolicy::Migrate
+            } else {
+                SchemaPolicy::RequireCurrent
+            },
             mail: MailSettings {
                 smtp_url: args.smtp_url,
                 from: args.mail_from,
@@ -188,7 +213,11 @@ impl Storage {
                 if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
                     bail!("DATABASE_URL must be a postgres:// or postgresql:// URL");
                 }
-                Backend::Postgres { url: url.clone() }
+                Backend::Postgres(PgSettings {
+                    url: url.clone(),
+                    listen_url: args.listen_database_url.clone(),
+                    transaction_pooling: args.db_transaction_pooling,
+                })
             }
             None => Backend::Sqlite {
                 path: args.data_dir.join(SQLITE_FILE),

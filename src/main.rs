@@ -7,7 +7,8 @@ use customer_api::{
     auth::TokenKeys,
     cli::{Cli, Command, LogFormat},
     config::{self, Settings, Storage},
-    db, graphql,
+    db::{self, SchemaPolicy},
+    graphql,
     startup::Application,
     telemetry,
 };
@@ -46,15 +47,29 @@ fn run(command: Command) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
+        Command::Migrate(args) if args.check => {
+            let storage = Storage::from_args(&args.storage)?;
+            let pending = db::pending_migrations(&storage.backend, &storage.pool)?;
+            for name in &pending {
+                println!("pending: {name}");
+            }
+            anyhow::ensure!(
+                pending.is_empty(),
+                "{} migration(s) have not run",
+                pending.len()
+            );
+            println!("the database schema is up to date");
+            Ok(())
+        }
         Command::Migrate(args) => {
-            let storage = Storage::from_args(&args)?;
-            db::open(&storage.backend, &storage.pool)?;
+            let storage = Storage::from_args(&args.storage)?;
+            db::open(&storage.backend, &storage.pool, SchemaPolicy::Migrate)?;
             println!("the database schema is up to date");
             Ok(())
         }
         Command::Token(args) if args.revoke_admin => {
             let storage = Storage::from_args(&args.storage)?;
-            let store = db::open(&storage.backend, &storage.pool)?;
+            let store = db::open(&storage.backend, &storage.pool, SchemaPolicy::Migrate)?;
             let now = chrono::Utc::now();
             store
                 .revoke_admin_tokens(now)

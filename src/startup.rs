@@ -17,7 +17,7 @@ use crate::{
     config::{self, Settings},
     db,
     graphql::{self, Documents, Engine, TrustedDocuments},
-    http::{self, request_log, AppState, TrustedProxies},
+    http::{self, request_log, AppState, ConnectionCounts, TrustedProxies},
     mail::Mailer,
     metrics::Metrics,
     service::{housekeeping, CursorCodec, CustomerService, Parts, RequestHasher},
@@ -61,10 +61,10 @@ impl Application {
             })
             .transpose()?;
 
-        let storage = settings.storage.clone();
+        let (storage, schema) = (settings.storage.clone(), settings.schema);
         let (cost, max_jobs) = (settings.bcrypt_cost, settings.max_password_jobs);
         let (store, hasher) = tokio::task::spawn_blocking(move || {
-            let store = db::open(&storage.backend, &storage.pool)?;
+            let store = db::open(&storage.backend, &storage.pool, schema)?;
             let hasher = PasswordHasher::new(cost, max_jobs).context("BCRYPT_COST")?;
             anyhow::Ok((store, hasher))
         })
@@ -87,6 +87,7 @@ impl Application {
             metrics: Arc::clone(&metrics),
             mailer,
         }));
+        service.start_live_updates(settings.live.auth_check);
         actix_web::rt::spawn(housekeeping(
             Arc::clone(&service),
             settings.housekeeping_interval,
@@ -107,6 +108,8 @@ impl Application {
             limits: settings.limits.clone(),
             trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
             graphiql: settings.introspection,
+            live: settings.live.clone(),
+            connections: ConnectionCounts::default(),
         });
         let metrics = web::Data::from(metrics);
 

@@ -8,7 +8,7 @@ use crate::{
     error::{unauthenticated, AppError},
 };
 
-use super::{Role, TokenKeys};
+use super::{Claims, Role, TokenKeys};
 
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -34,16 +34,28 @@ pub enum Principal {
 impl Caller {
     /// The caller named by an `Authorization` header value, if any was sent.
     pub fn from_authorization(header: Option<&str>, keys: &TokenKeys) -> Self {
+        Self::with_expiry(header, keys).0
+    }
+
+    /// The caller, and when its token expires (for a connection that outlives a request).
+    pub fn with_expiry(header: Option<&str>, keys: &TokenKeys) -> (Self, Option<DateTime<Utc>>) {
         let Some(header) = header else {
-            return Self::Anonymous;
+            return (Self::Anonymous, None);
         };
         let token = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Self::InvalidToken,
+            _ => return (Self::InvalidToken, None),
         };
         let Some(claims) = keys.verify(token) else {
-            return Self::InvalidToken;
+            return (Self::InvalidToken, None);
         };
+        (
+            Self::of_claims(&claims),
+            DateTime::from_timestamp(claims.exp, 0),
+        )
+    }
+
+    fn of_claims(claims: &Claims) -> Self {
         let session = claims.sid.as_deref().map(SessionId::parse);
         let issued_at = DateTime::from_timestamp(claims.iat, 0);
         match (

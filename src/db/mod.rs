@@ -21,16 +21,18 @@ mod backend {
     pub use super::{
         AccountToken, Admission, AttemptId, AttemptWindow, CustomerFilter, CustomerRecord,
         CustomerUpdate, Expiring, KeyClaim, ListQuery, PasswordReset, PoolSettings, PoolState,
-        Purpose, RecentAttempts, RefreshRequest, Rotation, SessionRecord, SessionsOf, Store,
-        WriteGuard, Written,
+        Purpose, RecentAttempts, RefreshRequest, Rotation, SchemaPolicy, SessionRecord, SessionsOf,
+        Store, WriteGuard, Written,
     };
     pub use crate::{
         domain::{CustomerId, SessionId, TokenHash},
         error::AppError,
     };
     pub use chrono::{DateTime, Utc};
+    pub use std::sync::Arc;
 }
 
+mod changes;
 mod pg;
 mod pool;
 mod records;
@@ -41,6 +43,7 @@ mod sqlite;
 mod throttle;
 mod writes;
 
+pub use changes::{ChangeFeed, ChangeKind, CustomerChanged, FeedItem};
 pub use pool::{PoolSettings, PoolState};
 pub use records::{
     AccountToken, CustomerRecord, Expiring, KeyClaim, Purpose, Rotation, SessionRecord,
@@ -255,21 +258,65 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes at most `batch` rows of `what` that expired before `before`; returns how many.
     fn prune(&self, what: Expiring, before: DateTime<Utc>, batch: i64) -> Result<usize, AppError>;
+
+    /// Starts announcing every committed change to a customer on `feed`, for the life of the
+    /// process (on the current async runtime).
+    fn announce_changes(&self, feed: Arc<ChangeFeed>);
+
+    /// Those of `candidates` that have not ended or expired at `now`.
+    fn live_sessions(
+        &self, candidates: &[SessionId], now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, AppError>;
+
+    /// Up to `limit` customers changed at or after `since`, least recently changed first.
+    fn customers_changed_since(
+        &self, since: DateTime<Utc>, limit: i64,
+    ) -> Result<Vec<CustomerRecord>, AppError>;
+}
+
+/// What opening a store does about migrations that have not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPolicy {
+    /// Runs them (on PostgreSQL under an advisory lock, so that instances starting together
+    /// take turns, and each migration runs once).
+    Migrate,
+    /// Refuses to open: a deploy step migrates (`MIGRATE_ON_START=false`).
+    RequireCurrent,
 }
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    Postgres { url: secrecy::SecretString },
+    Postgres(PgSettings),
     Sqlite { path: std::path::PathBuf },
 }
 
-/// Opens the pool and brings the schema up to date.
-pub fn open(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub url: secrecy::SecretString,
+    /// Where the LISTEN connection goes, when `url` is a pooler that cannot keep one.
+    pub listen_url: Option<secrecy::SecretString>,
+    /// `url` is a transaction pooler (pgbouncer in transaction mode): no statement is kept
+    /// prepared, and each unit of work runs in a transaction of its own.
+    pub transaction_pooling: bool,
+}
+
+/// Opens the pool and checks or migrates the schema.
+pub fn open(
+    backend: &Backend, pool: &PoolSettings, schema: SchemaPolicy,
+) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match backend {
-        Backend::Postgres { url } => Arc::new(pg::PgStore::open(url, pool)?),
-        Backend::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path, pool)?),
+        Backend::Postgres(settings) => Arc::new(pg::PgStore::open(settings, pool, schema)?),
+        Backend::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path, pool, schema)?),
     })
+}
+
+/// The names of the migrations that have not run.
+pub fn pending_migrations(backend: &Backend, pool: &PoolSettings) -> anyhow::Result<Vec<String>> {
+    match backend {
+        Backend::Postgres(settings) => pg::PgStore::pending_migrations(settings, pool),
+        Backend::Sqlite { path } => sqlite::SqliteStore::pending_migrations(path, pool),
+    }
 }
 
 /// Maps a Diesel error the same way for both backends: a taken email (the one unique key a
@@ -296,22 +343,63 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
-/// Brings the schema up to date; shared by both backends.
+/// Checks or migrates the schema, as `policy` says, in one transaction: on PostgreSQL,
+/// `lock` (an advisory lock held until it commits) makes instances that start together take
+/// turns. A transaction-scoped lock also holds behind a transaction pooler.
 fn run_migrations<C>(
-    pool: &pool::Pool<C>, migrations: diesel_migrations::EmbeddedMigrations,
+    pool: &pool::Pool<C>, migrations: diesel_migrations::EmbeddedMigrations, policy: SchemaPolicy,
+    lock: Option<&str>,
 ) -> anyhow::Result<()>
+where
+    C: diesel::r2d2::R2D2Connection
+        + diesel_migrations::MigrationHarness<C::Backend>
+        + diesel::connection::SimpleConnection
+        + Send
+        + 'static,
+{
+    let outcome = pool.run(|conn| {
+        Ok(conn.transaction(|conn| -> anyhow::Result<()> {
+            if let Some(lock) = lock {
+                conn.batch_execute(lock)?;
+            }
+            let pending = conn
+                .pending_migrations(migrations)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                policy == SchemaPolicy::Migrate,
+                "{} migration(s) have not run, and MIGRATE_ON_START is false: run \
+                 `customer-api migrate` first",
+                pending.len()
+            );
+            conn.run_migrations(&pending)
+                .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))?;
+            Ok(())
+        }))
+    });
+    outcome
+        .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
+}
+
+/// The names of the migrations that have not run.
+fn pending_names<C>(
+    pool: &pool::Pool<C>, migrations: diesel_migrations::EmbeddedMigrations,
+) -> anyhow::Result<Vec<String>>
 where
     C: diesel::r2d2::R2D2Connection
         + diesel_migrations::MigrationHarness<C::Backend>
         + Send
         + 'static,
 {
-    pool.run(|conn| {
+    let pending = pool.run(|conn| {
         Ok(conn
-            .run_pending_migrations(migrations)
-            .map(|_| ())
+            .pending_migrations(migrations)
+            .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
             .map_err(|e| e.to_string()))
-    })
-    .map_err(|e| anyhow::anyhow!("cannot reach the database to migrate it: {}", e.message()))?
-    .map_err(|e| anyhow::anyhow!("running database migrations failed: {e}"))
+    });
+    pending
+        .map_err(|e| anyhow::anyhow!("cannot reach the database: {}", e.message()))?
+        .map_err(|e: String| anyhow::anyhow!("cannot read the migrations that ran: {e}"))
 }

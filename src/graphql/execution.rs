@@ -7,15 +7,19 @@
 //! instead of being an async-graphql extension, because an extension would also wrap every
 //! field's resolution, which measurably slowed every request.
 
-use std::{collections::HashSet, sync::OnceLock};
-
-use tokio::time::Instant;
+use std::{
+    collections::HashSet,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use async_graphql::{
+    futures_util::stream::{self, BoxStream, StreamExt},
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType},
     parser::types::{Selection, SelectionSet},
-    Positioned, Request, Response, ServerError,
+    Data, Positioned, Request, Response, ServerError,
 };
+use tokio::time::Instant;
 
 use super::{
     analysis::{self, Bounds},
@@ -25,10 +29,12 @@ use super::{
 use crate::error::ErrorCode;
 
 /// How a request arrived. Over GET only queries run: a link must never change data.
+/// Subscriptions run over WebSocket only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Post,
     Get,
+    WebSocket,
 }
 
 /// What came of a request, for the HTTP status, the log line and the metrics. Every label in
@@ -118,8 +124,67 @@ impl Engine {
     pub async fn execute(
         &self, transport: Transport, mut request: Request, deadline: Instant,
     ) -> (Response, Outcome) {
-        if let Err(error) = self.documents.prepare(&mut request, self.bounds.max_tokens) {
-            return refused_document(error);
+        let mut outcome = match self.admit(transport, &mut request) {
+            Ok(outcome) => outcome,
+            Err(refused) => return *refused,
+        };
+        let Ok(mut response) =
+            tokio::time::timeout_at(deadline, self.schema.execute(request)).await
+        else {
+            return deadline_passed(outcome);
+        };
+        for error in &mut response.errors {
+            classify(error);
+        }
+        outcome.error = response.errors.first().and_then(ErrorCode::of);
+        let request_error = response.data == async_graphql::Value::Null
+            && matches!(
+                outcome.error,
+                Some(ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed)
+            );
+        outcome.failure = request_error.then_some(Failure::Request);
+        (response, outcome)
+    }
+
+    /// Runs an operation of a WebSocket connection, whose `connection` data (the caller)
+    /// every operation shares: a subscription's answers for as long as it runs, or the one
+    /// answer of a query or mutation, within `timeout`.
+    pub fn execute_stream(
+        &self, mut request: Request, connection: Arc<Data>, timeout: Duration,
+    ) -> BoxStream<'static, Response> {
+        let outcome = match self.admit(Transport::WebSocket, &mut request) {
+            Ok(outcome) => outcome,
+            Err(refused) => return stream::once(async move { refused.0 }).boxed(),
+        };
+        let answers = self
+            .schema
+            .execute_stream_with_session_data(request, connection)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    classify(error);
+                }
+                response
+            });
+        if outcome.kind == Some(OperationType::Subscription) {
+            return answers.boxed();
+        }
+        let mut answers = answers.boxed();
+        stream::once(async move {
+            match tokio::time::timeout(timeout, answers.next()).await {
+                Ok(Some(answer)) => answer,
+                Ok(None) | Err(_) => deadline_passed(outcome).0,
+            }
+        })
+        .boxed()
+    }
+
+    /// Gives the request its document and holds it to the transport's rules and the bounds,
+    /// before async-graphql validates or runs anything: the outcome so far, or the refusal.
+    fn admit(
+        &self, transport: Transport, request: &mut Request,
+    ) -> Result<Outcome, Box<(Response, Outcome)>> {
+        if let Err(error) = self.documents.prepare(request, self.bounds.max_tokens) {
+            return Err(Box::new(refused_document(error)));
         }
         let operation_name = request.operation_name.take();
         let document = request
@@ -134,40 +199,52 @@ impl Engine {
             error: None,
             failure: Some(Failure::Request),
         };
-        if transport == Transport::Get && kind == Some(OperationType::Mutation) {
-            let error = ErrorCode::BadUserInput.error("mutations must be sent with POST");
-            outcome.error = Some(ErrorCode::BadUserInput);
-            outcome.failure = Some(Failure::MutationOverGet);
-            return (Response::from_errors(vec![error]), outcome);
+        let refuse = |mut outcome: Outcome, code: ErrorCode, failure, message: String| {
+            outcome.error = Some(code);
+            outcome.failure = Some(failure);
+            Err(Box::new((
+                Response::from_errors(vec![code.error(message)]),
+                outcome,
+            )))
+        };
+        match (transport, kind) {
+            (Transport::Get, Some(OperationType::Mutation)) => {
+                let message = "mutations must be sent with POST".to_owned();
+                return refuse(
+                    outcome,
+                    ErrorCode::BadUserInput,
+                    Failure::MutationOverGet,
+                    message,
+                );
+            }
+            (Transport::Get | Transport::Post, Some(OperationType::Subscription)) => {
+                let message = "subscriptions run over WebSocket (graphql-transport-ws) at /graphql"
+                    .to_owned();
+                return refuse(outcome, ErrorCode::BadUserInput, Failure::Request, message);
+            }
+            _ => {}
         }
         if let Err(refusal) = analysis::analyse(document, &self.bounds) {
-            outcome.error = Some(ErrorCode::GraphqlValidationFailed);
-            let error = ErrorCode::GraphqlValidationFailed.error(refusal);
-            return (Response::from_errors(vec![error]), outcome);
+            return refuse(
+                outcome,
+                ErrorCode::GraphqlValidationFailed,
+                Failure::Request,
+                refusal,
+            );
         }
         request.operation_name = operation_name;
-
-        let Ok(mut response) =
-            tokio::time::timeout_at(deadline, self.schema.execute(request)).await
-        else {
-            let code = ErrorCode::ServiceUnavailable;
-            outcome.error = Some(code);
-            outcome.failure = Some(Failure::DeadlinePassed);
-            let error = code.error("the request did not finish in time; try again later");
-            return (Response::from_errors(vec![error]), outcome);
-        };
-        for error in &mut response.errors {
-            classify(error);
-        }
-        outcome.error = response.errors.first().and_then(ErrorCode::of);
-        let request_error = response.data == async_graphql::Value::Null
-            && matches!(
-                outcome.error,
-                Some(ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed)
-            );
-        outcome.failure = request_error.then_some(Failure::Request);
-        (response, outcome)
+        outcome.failure = None;
+        Ok(outcome)
     }
+}
+
+/// The answer to a request still running at its deadline.
+fn deadline_passed(mut outcome: Outcome) -> (Response, Outcome) {
+    let code = ErrorCode::ServiceUnavailable;
+    outcome.error = Some(code);
+    outcome.failure = Some(Failure::DeadlinePassed);
+    let error = code.error("the request did not finish in time; try again later");
+    (Response::from_errors(vec![error]), outcome)
 }
 
 /// The answer to a request without a document to run.

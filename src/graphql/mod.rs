@@ -1,9 +1,9 @@
-//! The GraphQL schema: queries and mutations over [`crate::service`], their input and output
-//! types, and how one request is run (parse cache, bounds, error codes).
+//! The GraphQL schema: queries, mutations and subscriptions over [`crate::service`], their
+//! input and output types, and how one request is run (parse cache, bounds, error codes).
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::{auth::Caller, domain::ClientNetwork, service::CustomerService};
 
@@ -16,6 +16,7 @@ mod node;
 mod outputs;
 mod query;
 mod scalars;
+mod subscription;
 mod trusted;
 
 pub use analysis::Bounds;
@@ -23,9 +24,10 @@ pub use documents::Documents;
 pub use execution::{Engine, Failure, Outcome, Transport};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::{SubscriptionRoot, TokenExpiry};
 pub use trusted::TrustedDocuments;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What a request says about itself besides its document and token.
 #[derive(Debug, Clone, Default)]
@@ -56,8 +58,8 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
+fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
 }
 
 fn service<'a>(ctx: &Context<'a>) -> &'a CustomerService {

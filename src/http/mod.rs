@@ -8,7 +8,7 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 
 use crate::{
     auth::{Caller, TokenKeys},
-    config::Limits,
+    config::{Limits, LiveSettings},
     domain::ClientNetwork,
     graphql::{Engine, RequestMeta},
     metrics::Metrics,
@@ -23,8 +23,10 @@ mod graphiql;
 mod graphql;
 mod negotiation;
 pub mod request_log;
+mod websocket;
 
 pub use client_addr::TrustedProxies;
+pub use websocket::ConnectionCounts;
 
 /// What every handler shares; built once at start.
 pub struct AppState {
@@ -35,6 +37,9 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Whether GraphiQL is served (with introspection).
     pub graphiql: bool,
+    pub live: LiveSettings,
+    /// WebSocket connections per client.
+    pub connections: websocket::ConnectionCounts,
 }
 
 /// The most of a `User-Agent` kept with a session.
@@ -75,6 +80,13 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.service(
         web::resource("/graphql")
+            .route(
+                web::get()
+                    .guard(actix_web::guard::fn_guard(|ctx| {
+                        websocket::is_upgrade(ctx.head())
+                    }))
+                    .to(websocket::upgrade),
+            )
             .route(web::post().to(graphql::post))
             .route(web::get().to(graphql::get))
             .default_service(web::to(|| async {

@@ -30,6 +30,15 @@ impl CustomerService {
         Ok(principal)
     }
 
+    /// Whether the caller's token counts now, session included: for a connection that
+    /// authenticates once (a WebSocket's `connection_init`).
+    pub async fn verify(&self, caller: &Caller) -> Result<(), AppError> {
+        if let Principal::Customer { id, session } = self.principal(caller).await? {
+            self.current_customer(id, session).await?;
+        }
+        Ok(())
+    }
+
     /// The customer a token names, while its session stands.
     pub(super) async fn current_customer(
         &self, id: CustomerId, session: SessionId,

@@ -29,6 +29,7 @@ mod customers;
 mod housekeeping;
 mod idempotency;
 mod listing;
+mod live;
 mod login;
 mod sessions;
 
@@ -37,6 +38,7 @@ pub use customers::{CustomerChanges, NewCustomer};
 pub use housekeeping::housekeeping;
 pub use idempotency::RequestHasher;
 pub use listing::{CursorCodec, Page, PageRequest};
+pub use live::LiveChange;
 pub use login::{LoginThrottle, NewLogin};
 pub use sessions::{IssuedSession, SessionLifetimes};
 
@@ -75,6 +77,8 @@ pub struct CustomerService {
     jobs: Arc<Semaphore>,
     /// The admin-token revocation last read, and when.
     admin_cutoff: Mutex<Option<(Instant, Option<DateTime<Utc>>)>>,
+    /// This instance's live-update subscribers.
+    live: Arc<live::LiveUpdates>,
 }
 
 /// What the service is built from.
@@ -103,6 +107,7 @@ impl CustomerService {
             queued: Arc::new(AtomicUsize::new(0)),
             jobs: Arc::new(Semaphore::new(MAX_BACKGROUND_JOBS)),
             admin_cutoff: Mutex::new(None),
+            live: Arc::default(),
         }
     }
 

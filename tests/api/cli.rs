@@ -1,37 +1,11 @@
 //! The binary as an operator runs it: start-up checks, `token --admin`, and a fresh start
 //! with nothing but a data folder.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Output, Stdio},
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{ReceivedMail, TempDir, SECRET};
-
-fn customer_api() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_customer-api"));
-    for var in [
-        "DATABASE_URL",
-        "JWT_SECRET",
-        "JWT_SECRET_FILE",
-        "DATA_DIR",
-        "BIND",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("customer-api runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::helpers::{customer_api, run, stderr, ReceivedMail, Server, TempDir, SECRET};
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_clear_line() {
@@ -123,64 +97,6 @@ fn token_admin_prints_a_signed_admin_token() {
         .env("DATA_DIR", "/nonexistent")
         .args(["token", "--admin"]));
     assert!(!output.status.success(), "no secret, no token");
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Server {
-    /// Starts `customer-api serve` on a free port; returns it with its base URL once ready.
-    async fn start(command: &mut Command) -> (Self, String) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = Server(
-            command
-                .env("BIND", format!("127.0.0.1:{port}"))
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        let client = awc::Client::default();
-        for _ in 0..400 {
-            if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-                assert!(response.status().is_success(), "the database answers");
-                return (server, base);
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not come up");
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit on its own, for at most `limit`.
-    async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(started.elapsed() < limit, "the server did not stop");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
 }
 
 #[actix_web::test]
@@ -489,7 +405,11 @@ async fn sigterm_ends_the_process_after_the_grace_period_even_with_stuck_work() 
     bomb.push_str(" fragment F31 on Query { __typename }");
     let spinning = json!({ "query": bomb });
 
-    for (stuck_request, expected_exit) in [(waiting_on_a_lock, 0), (spinning, 1)] {
+    // A request waiting on a lock usually lets the process end on its own (0) once the
+    // grace period cuts it; on a loaded machine the watchdog may come first (1). Spinning
+    // work is always ended by the watchdog. Either way, within the bound.
+    for (stuck_request, expected_exits) in [(waiting_on_a_lock, &[0, 1][..]), (spinning, &[1][..])]
+    {
         let (mut server, base) = Server::start(&mut command()).await;
         let mut lock = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
         lock.batch_execute("BEGIN IMMEDIATE;").unwrap();
@@ -511,7 +431,11 @@ async fn sigterm_ends_the_process_after_the_grace_period_even_with_stuck_work() 
             took < Duration::from_secs(6),
             "exited {took:?} after SIGTERM"
         );
-        assert_eq!(status.code(), Some(expected_exit), "{stuck_request}");
+        let code = status.code().expect("exited, not killed");
+        assert!(
+            expected_exits.contains(&code),
+            "exit {code}: {stuck_request}"
+        );
         drop(lock);
     }
 }

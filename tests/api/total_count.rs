@@ -134,6 +134,22 @@ impl Store for CountingStore {
     ) -> Result<usize, AppError> {
         self.inner.prune(what, before, batch)
     }
+
+    fn announce_changes(&self, feed: Arc<db::ChangeFeed>) {
+        self.inner.announce_changes(feed)
+    }
+
+    fn live_sessions(
+        &self, candidates: &[SessionId], now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, AppError> {
+        self.inner.live_sessions(candidates, now)
+    }
+
+    fn customers_changed_since(
+        &self, since: DateTime<Utc>, limit: i64,
+    ) -> Result<Vec<CustomerRecord>, AppError> {
+        self.inner.customers_changed_since(since, limit)
+    }
 }
 
 #[actix_web::test]
@@ -145,7 +161,7 @@ async fn total_count_is_computed_only_when_selected() {
         path: data.path().join("customers.sqlite3"),
     };
     let store = Arc::new(CountingStore {
-        inner: db::open(&backend, &settings.storage.pool).unwrap(),
+        inner: db::open(&backend, &settings.storage.pool, db::SchemaPolicy::Migrate).unwrap(),
         counts: AtomicUsize::new(0),
     });
     let secret = SecretSlice::from(SECRET.to_vec());

@@ -5,25 +5,30 @@
 //! (`prepared`): its text comes from constants only.
 
 use diesel::{
+    connection::CacheSize,
     pg::{Pg, PgConnection},
     prelude::*,
     query_builder::{BoxedSqlQuery, SqlQuery},
+    r2d2::CustomizeConnection,
     sql_query,
     sql_types::{BigInt, Binary, Bool, Nullable, Text},
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 use super::backend::*;
 use super::{
-    contains_pattern,
-    pool::Pool,
+    changes::ChangeFeed,
+    contains_pattern, pending_names,
+    pool::{Pool, Tracked},
     rows::{CustomerRow, SessionRow},
     run_migrations,
     sql_types::{AddressJson, AddressSql, Id, IdSql, Moment, MomentSql, Network, NetworkSql},
+    PgSettings,
 };
 
 mod columns;
+mod listener;
 mod prepared;
 
 use prepared::prepared;
@@ -32,18 +37,68 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 pub struct PgStore {
     pool: Pool<PgConnection>,
+    settings: PgSettings,
+}
+
+/// Migrations take this advisory lock (an arbitrary constant, the same in every instance).
+const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7261943008211)";
+
+/// Behind a transaction pooler, a statement prepared on one server connection cannot be run
+/// on another: none is kept.
+#[derive(Debug)]
+struct NoStatementCache;
+
+impl CustomizeConnection<Tracked<PgConnection>, diesel::r2d2::Error> for NoStatementCache {
+    fn on_acquire(&self, conn: &mut Tracked<PgConnection>) -> Result<(), diesel::r2d2::Error> {
+        conn.connection()
+            .set_prepared_statement_cache_size(CacheSize::Disabled);
+        Ok(())
+    }
 }
 
 impl PgStore {
-    pub fn open(url: &SecretString, settings: &PoolSettings) -> anyhow::Result<Self> {
-        let pool = Pool::open(
-            url.expose_secret(),
-            settings,
-            || None,
+    pub fn open(
+        settings: &PgSettings, pool: &PoolSettings, schema: SchemaPolicy,
+    ) -> anyhow::Result<Self> {
+        let listen_url = settings.listen_url.as_ref().unwrap_or(&settings.url);
+        listener::connection_settings(listen_url.expose_secret()).map_err(|problem| {
+            anyhow::anyhow!("LISTEN_DATABASE_URL (or DATABASE_URL): {problem}")
+        })?;
+        let pool = Self::pool(settings, pool)?;
+        run_migrations(&pool, MIGRATIONS, schema, Some(MIGRATION_LOCK))?;
+        Ok(Self {
+            pool,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn pending_migrations(
+        settings: &PgSettings, pool: &PoolSettings,
+    ) -> anyhow::Result<Vec<String>> {
+        pending_names(&Self::pool(settings, pool)?, MIGRATIONS)
+    }
+
+    fn pool(settings: &PgSettings, pool: &PoolSettings) -> anyhow::Result<Pool<PgConnection>> {
+        let pooled = settings.transaction_pooling;
+        Pool::open(
+            settings.url.expose_secret(),
+            pool,
+            || pooled.then(|| Box::new(NoStatementCache) as _),
             "PostgreSQL (DATABASE_URL)",
-        )?;
-        run_migrations(&pool, MIGRATIONS)?;
-        Ok(Self { pool })
+        )
+    }
+
+    /// Runs a unit of work on a pooled connection; behind a transaction pooler, in a
+    /// transaction, so that its statements (prepared unnamed, then run) share one server
+    /// connection.
+    fn run<T>(
+        &self, work: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        if self.settings.transaction_pooling {
+            self.pool.run(|conn| conn.transaction(work))
+        } else {
+            self.pool.run(work)
+        }
     }
 }
 
@@ -140,7 +195,7 @@ impl PgStore {
 
 impl Store for PgStore {
     fn ping(&self) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(sql_query("SELECT 1")).execute(conn)?;
             Ok(())
         })
@@ -152,7 +207,7 @@ impl Store for PgStore {
 
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
         let row = CustomerRow::from(customer);
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query(format!(
                 "INSERT INTO customers ({CUSTOMER}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -173,7 +228,7 @@ impl Store for PgStore {
     }
 
     fn find_customer(&self, id: CustomerId) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| Self::find(conn, id))
+        self.run(|conn| Self::find(conn, id))
     }
 
     fn find_customer_in_session(
@@ -184,7 +239,7 @@ impl Store for PgStore {
             .map(|column| format!("c.{column}"))
             .collect::<Vec<_>>()
             .join(", ");
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let row = prepared(
                 sql_query(format!(
                     "SELECT {columns} FROM customers c JOIN sessions s ON s.customer_id = c.id \
@@ -201,7 +256,7 @@ impl Store for PgStore {
     }
 
     fn find_customer_by_email(&self, email: &str) -> Result<Option<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let row = prepared(
                 sql_query(format!(
                     "SELECT {CUSTOMER} FROM customers WHERE lower(email) = lower($1)"
@@ -232,7 +287,7 @@ impl Store for PgStore {
             conditions.clause()
         );
         let limit = i64::try_from(query.limit).map_err(AppError::internal)?;
-        self.pool.run(|conn| {
+        self.run(|conn| {
             // The text varies only with which filters are set: a bounded set.
             let rows = prepared(
                 conditions
@@ -255,7 +310,7 @@ impl Store for PgStore {
             "SELECT count(*) AS n FROM customers WHERE {}",
             conditions.clause()
         );
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let count =
                 prepared(conditions.bind(sql_query(sql).into_boxed())).get_result::<Count>(conn)?;
             Ok(count.n)
@@ -275,7 +330,7 @@ impl Store for PgStore {
             .address
             .as_ref()
             .map(|address| address.clone().map(AddressJson));
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let updated = prepared(
                 sql_query(update_customer_sql())
                     .bind::<IdSql, _>(Id::from(*id))
@@ -308,7 +363,7 @@ impl Store for PgStore {
             .replace("$c", "$1")
             .replace("$t", "$3");
         let now = Utc::now();
-        self.pool.run(|conn| {
+        self.run(|conn| {
             // Sessions and mailed tokens go with the customer (ON DELETE CASCADE).
             let deleted = prepared(
                 sql_query(format!(
@@ -340,7 +395,7 @@ impl Store for PgStore {
         }
         let client = window.client.map(Network::from);
         let action = window.action.as_str();
-        self.pool.run(|conn| {
+        self.run(|conn| {
             conn.transaction(|conn| {
                 // Transaction-scoped advisory locks on the email key and on the client
                 // network, always in that order: parallel attempts for one of them are
@@ -401,7 +456,7 @@ impl Store for PgStore {
     }
 
     fn forget_attempt(&self, attempt: AttemptId) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query("DELETE FROM throttled_attempts WHERE id = $1")
                     .bind::<BigInt, _>(attempt.0),
@@ -414,7 +469,7 @@ impl Store for PgStore {
     fn create_session(
         &self, session: &SessionRecord, refresh_hash: &TokenHash,
     ) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query(format!(
                 "INSERT INTO sessions ({SESSION}, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -433,7 +488,7 @@ impl Store for PgStore {
     }
 
     fn refresh_session(&self, request: &RefreshRequest) -> Result<Rotation, AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let rotated = prepared(
                 sql_query(format!(
                     "UPDATE sessions SET refresh_hash = $2, previous_hash = refresh_hash, \
@@ -472,10 +527,61 @@ impl Store for PgStore {
         })
     }
 
+    fn live_sessions(
+        &self, candidates: &[SessionId], now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, AppError> {
+        #[derive(QueryableByName)]
+        struct Live {
+            #[diesel(sql_type = IdSql)]
+            id: Id,
+        }
+        let ids: Vec<Id> = candidates.iter().copied().map(Id::from).collect();
+        self.run(|conn| {
+            let live = prepared(
+                sql_query("SELECT id FROM sessions WHERE id = ANY($1) AND expires_at > $2")
+                    .bind::<diesel::sql_types::Array<IdSql>, _>(&ids)
+                    .bind::<MomentSql, _>(Moment(now)),
+            )
+            .load::<Live>(conn)?;
+            Ok(live
+                .into_iter()
+                .map(|row| SessionId::from(row.id.0))
+                .collect())
+        })
+    }
+
+    fn customers_changed_since(
+        &self, since: DateTime<Utc>, limit: i64,
+    ) -> Result<Vec<CustomerRecord>, AppError> {
+        self.run(|conn| {
+            let rows = prepared(
+                sql_query(format!(
+                    "SELECT {CUSTOMER} FROM customers WHERE updated_at >= $1 \
+                     ORDER BY updated_at LIMIT $2"
+                ))
+                .bind::<MomentSql, _>(Moment(since))
+                .bind::<BigInt, _>(limit),
+            )
+            .load::<CustomerRow>(conn)?;
+            Ok(rows.into_iter().map(CustomerRecord::from).collect())
+        })
+    }
+
+    fn announce_changes(&self, feed: Arc<ChangeFeed>) {
+        // A trigger NOTIFYs from each writing transaction (migration 000004); one connection
+        // per instance, outside the pool, listens.
+        let url = self
+            .settings
+            .listen_url
+            .as_ref()
+            .unwrap_or(&self.settings.url);
+        listener::spawn(url.clone(), feed);
+    }
+
     fn list_sessions(
         &self, customer: CustomerId, now: DateTime<Utc>,
     ) -> Result<Vec<SessionRecord>, AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let rows = prepared(
                 sql_query(format!(
                     "SELECT {SESSION} FROM sessions WHERE customer_id = $1 AND expires_at > $2 \
@@ -495,7 +601,7 @@ impl Store for PgStore {
             SessionsOf::Session(session) => (None, Some(session)),
             SessionsOf::CustomerSession(customer, session) => (Some(customer), Some(session)),
         };
-        self.pool.run(|conn| {
+        self.run(|conn| {
             Ok(prepared(
                 sql_query(
                     "DELETE FROM sessions WHERE ($1::uuid IS NULL OR customer_id = $1) \
@@ -509,7 +615,7 @@ impl Store for PgStore {
     }
 
     fn insert_account_token(&self, hash: &TokenHash, token: &AccountToken) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(sql_query(
                 "INSERT INTO account_tokens (token_hash, customer_id, purpose, email, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -536,7 +642,7 @@ impl Store for PgStore {
             #[diesel(sql_type = MomentSql)]
             expires_at: Moment,
         }
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let taken = prepared(
                 sql_query(
                     "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
@@ -565,7 +671,7 @@ impl Store for PgStore {
             #[diesel(sql_type = IdSql)]
             customer_id: Id,
         }
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let owner = prepared(
                 sql_query(
                     "SELECT customer_id FROM account_tokens \
@@ -583,7 +689,7 @@ impl Store for PgStore {
 
     fn reset_password(&self, reset: &PasswordReset) -> Result<Option<CustomerRecord>, AppError> {
         let session = &reset.session;
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let row = prepared(
                 sql_query(format!(
                     "WITH taken AS (
@@ -621,7 +727,7 @@ impl Store for PgStore {
     fn verify_email(
         &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let matched = prepared(
                 sql_query(
                     "UPDATE customers SET email_verified = true, updated_at = CASE \
@@ -649,7 +755,7 @@ impl Store for PgStore {
             response: Option<String>,
         }
         let expired_before = now - chrono::Duration::hours(24);
-        self.pool.run(|conn| {
+        self.run(|conn| {
             // A key older than a day is claimed afresh.
             let claimed = prepared(
                 sql_query(
@@ -683,7 +789,7 @@ impl Store for PgStore {
     }
 
     fn finish_idempotency_key(&self, key: &str, response: &str) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query("UPDATE idempotency_keys SET response = $2 WHERE key = $1")
                     .bind::<Text, _>(key)
@@ -695,7 +801,7 @@ impl Store for PgStore {
     }
 
     fn release_idempotency_key(&self, key: &str) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL")
                     .bind::<Text, _>(key),
@@ -711,7 +817,7 @@ impl Store for PgStore {
             #[diesel(sql_type = MomentSql)]
             issued_before: Moment,
         }
-        self.pool.run(|conn| {
+        self.run(|conn| {
             let cutoff = prepared(sql_query("SELECT issued_before FROM admin_token_cutoff"))
                 .get_result::<Cutoff>(conn)
                 .optional()?;
@@ -720,7 +826,7 @@ impl Store for PgStore {
     }
 
     fn revoke_admin_tokens(&self, before: DateTime<Utc>) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run(|conn| {
             prepared(
                 sql_query(
                     "INSERT INTO admin_token_cutoff AS c (issued_before) VALUES ($1) \
@@ -736,7 +842,7 @@ impl Store for PgStore {
 
     fn prune(&self, what: Expiring, before: DateTime<Utc>, batch: i64) -> Result<usize, AppError> {
         let (table, column) = what.table_and_column();
-        self.pool.run(|conn| {
+        self.run(|conn| {
             Ok(prepared(
                 sql_query(format!(
                     "DELETE FROM {table} WHERE ctid IN \

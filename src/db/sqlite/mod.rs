@@ -2,7 +2,10 @@
 //! WAL journal, queries through Diesel's query builder, and `BEGIN IMMEDIATE` transactions,
 //! which take the database's write lock up front, so a read-then-write cannot lose a race.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::{Arc, OnceLock},
+};
 
 use diesel::{
     connection::SimpleConnection,
@@ -15,7 +18,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::backend::*;
 use super::{
-    contains_pattern, next_updated_at,
+    changes::{changed, ChangeFeed, ChangeKind, CustomerChanged},
+    contains_pattern, next_updated_at, pending_names,
     pool::{Pool, Tracked},
     rows::{CustomerRow, SessionRow},
     run_migrations,
@@ -39,6 +43,8 @@ extern "SQL" {
 
 pub struct SqliteStore {
     pool: Pool<SqliteConnection>,
+    /// Where committed changes to customers are announced, once live updates start.
+    feed: OnceLock<Arc<ChangeFeed>>,
 }
 
 /// Per-connection settings: wait for a writer instead of failing, let readers proceed while
@@ -60,20 +66,45 @@ impl CustomizeConnection<Tracked<SqliteConnection>, diesel::r2d2::Error> for Pra
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path, settings: &PoolSettings) -> anyhow::Result<Self> {
+    pub fn open(
+        path: &Path, settings: &PoolSettings, schema: SchemaPolicy,
+    ) -> anyhow::Result<Self> {
+        let pool = Self::pool(path, settings)?;
+        run_migrations(&pool, MIGRATIONS, schema, None)?;
+        Ok(Self {
+            pool,
+            feed: OnceLock::new(),
+        })
+    }
+
+    pub fn pending_migrations(path: &Path, settings: &PoolSettings) -> anyhow::Result<Vec<String>> {
+        pending_names(&Self::pool(path, settings)?, MIGRATIONS)
+    }
+
+    fn pool(path: &Path, settings: &PoolSettings) -> anyhow::Result<Pool<SqliteConnection>> {
         // Personal data and password hashes: the owner's alone.
         if let Some(folder) = path.parent() {
             private_files::ensure_folder(folder)?;
         }
         private_files::ensure_file(path)?;
-        let pool = Pool::open(
+        Pool::open(
             &path.to_string_lossy(),
             settings,
             || Some(Box::new(Pragmas)),
             "the SQLite file",
-        )?;
-        run_migrations(&pool, MIGRATIONS)?;
-        Ok(Self { pool })
+        )
+    }
+
+    /// Runs a write, then, once it has committed, announces the change it reports.
+    fn run_announcing<T>(
+        &self,
+        work: impl FnOnce(&mut SqliteConnection) -> Result<(T, Option<CustomerChanged>), AppError>,
+    ) -> Result<T, AppError> {
+        let (result, change) = self.pool.run(work)?;
+        if let (Some(change), Some(feed)) = (change, self.feed.get()) {
+            feed.announce(change);
+        }
+        Ok(result)
     }
 
     fn find(
@@ -195,32 +226,52 @@ impl Store for SqliteStore {
         })
     }
 
+    fn customers_changed_since(
+        &self, since: DateTime<Utc>, limit: i64,
+    ) -> Result<Vec<CustomerRecord>, AppError> {
+        self.pool.run(|conn| {
+            let rows = customers::table
+                .filter(customers::updated_at.ge(Moment(since)))
+                .order(customers::updated_at.asc())
+                .limit(limit)
+                .select(CustomerRow::as_select())
+                .load(conn)?;
+            Ok(rows.into_iter().map(CustomerRecord::from).collect())
+        })
+    }
+
+    fn announce_changes(&self, feed: Arc<ChangeFeed>) {
+        // Writes announce their changes themselves, after they commit (`run_announcing`).
+        let _ = self.feed.set(feed);
+    }
+
     fn count_customers(&self, filter: &CustomerFilter) -> Result<i64, AppError> {
         self.pool
             .run(|conn| Ok(filtered(filter).count().get_result(conn)?))
     }
 
     fn insert_customer(&self, customer: &CustomerRecord) -> Result<(), AppError> {
-        self.pool.run(|conn| {
+        self.run_announcing(|conn| {
             diesel::insert_into(customers::table)
                 .values(CustomerRow::from(customer))
                 .execute(conn)?;
-            Ok(())
+            let created = changed(ChangeKind::Created, customer.id, customer.updated_at);
+            Ok(((), Some(created)))
         })
     }
 
     fn update_customer(
         &self, update: &CustomerUpdate,
     ) -> Result<Written<CustomerRecord>, AppError> {
-        self.pool.run(|conn| {
+        self.run_announcing(|conn| {
             conn.immediate_transaction(|conn| {
                 let (current, alive) = Self::check(conn, update.id, update.guard, update.at)?;
                 if let Some(refusal) = update.guard.refusal(current.as_ref(), alive) {
-                    return Ok(refusal);
+                    return Ok((refusal, None));
                 }
                 let current = current.expect("a refusal covers a missing row");
                 let Some(next) = update.patch.apply(&current, update.at) else {
-                    return Ok(Written::Done(current));
+                    return Ok((Written::Done(current), None));
                 };
                 let row = CustomerRow::from(&next);
                 diesel::update(customers::table.find(row.id))
@@ -238,21 +289,26 @@ impl Store for SqliteStore {
                     diesel::delete(sessions::table.filter(sessions::customer_id.eq(row.id)))
                         .execute(conn)?;
                 }
-                Ok(Written::Done(next))
+                let updated = changed(ChangeKind::Updated, next.id, next.updated_at);
+                Ok((Written::Done(next), Some(updated)))
             })
         })
     }
 
     fn delete_customer(&self, id: CustomerId, guard: WriteGuard) -> Result<Written<()>, AppError> {
-        self.pool.run(|conn| {
+        self.run_announcing(|conn| {
             conn.immediate_transaction(|conn| {
-                let (current, alive) = Self::check(conn, id, guard, Utc::now())?;
+                let now = Utc::now();
+                let (current, alive) = Self::check(conn, id, guard, now)?;
                 if let Some(refusal) = guard.refusal(current.as_ref(), alive) {
-                    return Ok(refusal);
+                    return Ok((refusal, None));
                 }
                 // Sessions and mailed tokens go with the customer (ON DELETE CASCADE).
                 diesel::delete(customers::table.find(Id::from(id))).execute(conn)?;
-                Ok(Written::Done(()))
+                Ok((
+                    Written::Done(()),
+                    Some(changed(ChangeKind::Deleted, id, now)),
+                ))
             })
         })
     }
@@ -377,6 +433,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn live_sessions(
+        &self, candidates: &[SessionId], now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, AppError> {
+        self.pool.run(|conn| {
+            let mut live = Vec::new();
+            // SQLite binds at most 32,766 parameters per statement.
+            for chunk in candidates.chunks(10_000) {
+                let ids: Vec<Id> = chunk.iter().copied().map(Id::from).collect();
+                let found: Vec<Id> = sessions::table
+                    .filter(sessions::id.eq_any(ids))
+                    .filter(sessions::expires_at.gt(Moment(now)))
+                    .select(sessions::id)
+                    .load(conn)?;
+                live.extend(found.into_iter().map(|id| SessionId::from(id.0)));
+            }
+            Ok(live)
+        })
+    }
+
     fn end_sessions(&self, which: SessionsOf) -> Result<usize, AppError> {
         self.pool.run(|conn| {
             let query = diesel::delete(sessions::table).into_boxed();
@@ -451,7 +526,7 @@ impl Store for SqliteStore {
 
     fn reset_password(&self, reset: &PasswordReset) -> Result<Option<CustomerRecord>, AppError> {
         let session = &reset.session;
-        self.pool.run(|conn| {
+        self.run_announcing(|conn| {
             conn.immediate_transaction(|conn| {
                 let owner: Option<Id> = diesel::delete(
                     account_tokens::table
@@ -463,10 +538,10 @@ impl Store for SqliteStore {
                 .get_result(conn)
                 .optional()?;
                 let Some(owner) = owner else {
-                    return Ok(None);
+                    return Ok((None, None));
                 };
                 let Some(mut customer) = Self::find(conn, owner.0.into())? else {
-                    return Ok(None);
+                    return Ok((None, None));
                 };
                 customer.password_hash = Some(reset.password_hash.clone());
                 customer.updated_at = next_updated_at(customer.updated_at, session.created_at);
@@ -489,7 +564,8 @@ impl Store for SqliteStore {
                         sessions::expires_at.eq(Moment(session.expires_at)),
                     ))
                     .execute(conn)?;
-                Ok(Some(customer))
+                let updated = changed(ChangeKind::Updated, customer.id, customer.updated_at);
+                Ok((Some(customer), Some(updated)))
             })
         })
     }
@@ -497,24 +573,28 @@ impl Store for SqliteStore {
     fn verify_email(
         &self, customer: CustomerId, email: &str, at: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        self.pool.run(|conn| {
+        self.run_announcing(|conn| {
             conn.immediate_transaction(|conn| {
                 let Some(current) = Self::find(conn, customer)? else {
-                    return Ok(false);
+                    return Ok((false, None));
                 };
                 if current.email.to_lowercase() != email.to_lowercase() {
-                    return Ok(false);
+                    return Ok((false, None));
                 }
-                if !current.email_verified {
-                    diesel::update(customers::table.find(Id::from(customer)))
-                        .set((
-                            customers::email_verified.eq(true),
-                            customers::updated_at
-                                .eq(Moment(next_updated_at(current.updated_at, at))),
-                        ))
-                        .execute(conn)?;
+                if current.email_verified {
+                    return Ok((true, None));
                 }
-                Ok(true)
+                let updated_at = next_updated_at(current.updated_at, at);
+                diesel::update(customers::table.find(Id::from(customer)))
+                    .set((
+                        customers::email_verified.eq(true),
+                        customers::updated_at.eq(Moment(updated_at)),
+                    ))
+                    .execute(conn)?;
+                Ok((
+                    true,
+                    Some(changed(ChangeKind::Updated, customer, updated_at)),
+                ))
             })
         })
     }

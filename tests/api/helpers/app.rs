@@ -7,12 +7,12 @@ use customer_api::{
     auth::TokenKeys, cli::ServeArgs, config::Settings, db::Backend as Store, startup::Application,
 };
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::{
-    assert_every_error_has_a_code, ok, postgres::PgTestDb, TempDir, CREATE, GET, LOGIN, PASSWORD,
-    SECRET,
+    assert_every_error_has_a_code, ok,
+    postgres::{postgres_backend, PgTestDb},
+    TempDir, CREATE, GET, LOGIN, PASSWORD, SECRET,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -76,9 +76,7 @@ impl TestApp {
             }
             Backend::Postgres => {
                 let db = PgTestDb::create();
-                settings.storage.backend = Store::Postgres {
-                    url: SecretString::from(db.url.clone()),
-                };
+                settings.storage.backend = postgres_backend(db.url.clone());
                 Some(Arc::new(db))
             }
         };

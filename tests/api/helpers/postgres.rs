@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use customer_api::db::{self, Backend as Store, PoolSettings};
+use customer_api::db::{self, Backend as Store, PgSettings, PoolSettings, SchemaPolicy};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -48,16 +48,17 @@ fn template() -> &'static str {
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         );
         execute(&admin, &format!("CREATE DATABASE {name}"));
-        let backend = Store::Postgres {
-            url: SecretString::from(with_database(&admin, &name)),
-        };
+        let backend = postgres_backend(with_database(&admin, &name));
         let pool = PoolSettings {
             max_size: 1,
             timeout: std::time::Duration::from_secs(10),
             connect_timeout: std::time::Duration::from_secs(10),
         };
         // Opening migrates; dropping the store closes its connection, which a template needs.
-        drop(db::open(&backend, &pool).expect("migrate the template database"));
+        drop(
+            db::open(&backend, &pool, SchemaPolicy::Migrate)
+                .expect("migrate the template database"),
+        );
         name
     })
 }
@@ -95,12 +96,21 @@ pub struct PgTestDb {
 impl PgTestDb {
     /// A copy of the migrated template.
     pub fn create() -> Self {
+        Self::create_from(Some(template()))
+    }
+
+    /// An empty database: no migration has run.
+    pub fn create_empty() -> Self {
+        Self::create_from(None)
+    }
+
+    fn create_from(template: Option<&str>) -> Self {
         let admin_url = admin_url();
         let name = format!("customer_api_test_{}", uuid::Uuid::now_v7().simple());
-        execute(
-            &admin_url,
-            &format!("CREATE DATABASE {name} TEMPLATE {}", template()),
-        );
+        let copy = template
+            .map(|t| format!(" TEMPLATE {t}"))
+            .unwrap_or_default();
+        execute(&admin_url, &format!("CREATE DATABASE {name}{copy}"));
         let url = with_database(&admin_url, &name);
         Self {
             admin_url,
@@ -158,7 +168,7 @@ pub fn postgres_address() -> String {
 
 /// Points a PostgreSQL backend at another host:port, and/or adds URL parameters.
 pub fn rewrite_postgres_url(backend: &mut Store, host_port: Option<&str>, params: Option<&str>) {
-    let Store::Postgres { url } = backend else {
+    let Store::Postgres(PgSettings { url, .. }) = backend else {
         panic!("not PostgreSQL");
     };
     let mut text = url.expose_secret().to_owned();
@@ -170,4 +180,13 @@ pub fn rewrite_postgres_url(backend: &mut Store, host_port: Option<&str>, params
         text.push_str(params);
     }
     *url = SecretString::from(text);
+}
+
+/// The backend of a PostgreSQL database, reached directly.
+pub fn postgres_backend(url: String) -> Store {
+    Store::Postgres(PgSettings {
+        url: SecretString::from(url),
+        listen_url: None,
+        transaction_pooling: false,
+    })
 }

@@ -1,0 +1,1 @@
+DROP INDEX customers_updated_at;
