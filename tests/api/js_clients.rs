@@ -81,3 +81,18 @@ async fn urql_works_with_its_persisted_exchange_and_graphcache() {
     ];
     run_node_script(dir, "test/urql.test.mjs", env).await;
 }
+
+#[actix_web::test]
+async fn the_graphql_ws_client_subscribes() {
+    let Some(dir) = node_project("examples/web") else {
+        return;
+    };
+    let app = TestApp::spawn(backend()).await;
+    let (id, token) = app.customer_with_token("graphql-ws@example.io").await;
+    let env = vec![
+        ("API", format!("{}/graphql", app.address)),
+        ("TOKEN", token),
+        ("CUSTOMER_ID", id),
+    ];
+    run_node_script(dir, "test/graphql-ws.test.mjs", env).await;
+}

@@ -1,7 +1,8 @@
 // Proves the server's GraphiQL page works with no network: loads it from the running server in
 // headless Chromium, fails on any request to another host, on any Content-Security-Policy
 // violation and on any page error, then uses the editor, the headers editor and the docs
-// explorer, and runs `me` with an Authorization header typed into the headers editor.
+// explorer, runs `me` with an Authorization header typed into the headers editor, and a
+// subscription over graphql-transport-ws that shows a change made elsewhere.
 //
 //   ORIGIN=http://127.0.0.1:8080 TOKEN=<a customer's access token> EMAIL=<that customer's email> \
 //   OUT=<screenshot directory> node browser-test.mjs
@@ -48,7 +49,11 @@ await page.route('**/*', (route) => {
   offHost.push(route.request().url());
   return route.abort('blockedbyclient');
 });
-page.on('websocket', (ws) => { if (new URL(ws.url()).host !== host) offHost.push(ws.url()); });
+const sockets = [];
+page.on('websocket', (ws) => {
+  sockets.push(ws.url());
+  if (new URL(ws.url()).host !== host) offHost.push(ws.url());
+});
 page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
 page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
 await page.addInitScript(() => {
@@ -103,6 +108,27 @@ try {
   if (answer.data?.me?.email === EMAIL) ok('`me` ran with the Authorization header from the headers editor');
   else fail('`me` answered ' + JSON.stringify(answer));
   await screenshot(page, 'me-with-token');
+
+  // A subscription, over graphql-transport-ws with the same headers as connection_init: a
+  // change made elsewhere appears in the response pane.
+  const customerId = answer.data?.me?.customerId;
+  await setEditor(QUERY, `subscription { customerChanged(customerId: "${customerId}") { kind customer { phone } } }`);
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForTimeout(500);
+  const changed = await fetch(`${ORIGIN}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      query: 'mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { phone } } }',
+      variables: { input: { customerId, phone: '+1 555 0177' } },
+    }),
+  }).then((response) => response.json());
+  if (changed.errors) fail('the update failed: ' + JSON.stringify(changed.errors));
+  await page.waitForFunction((s) => document.querySelector(s).CodeMirror.getValue().includes('+1 555 0177'), RESPONSE,
+    { timeout: 10000 });
+  if (sockets.some((url) => url === ORIGIN.replace(/^http/, 'ws') + '/graphql')) ok('a subscription streamed a change over graphql-transport-ws');
+  else fail('no WebSocket to /graphql: ' + JSON.stringify(sockets));
+  await screenshot(page, 'subscription');
 
   const violations = await page.evaluate(() => window.__csp);
   if (violations.length) fail('CSP violations:\n  ' + violations.join('\n  '));

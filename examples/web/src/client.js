@@ -6,7 +6,10 @@
 //   a hash first, the text only when the server asks for it;
 // - the access token (15 minutes by default) is renewed with the refresh token when the
 //   server says UNAUTHENTICATED, once for all the operations waiting on it, and the failed
-//   operation is retried with the new token.
+//   operation is retried with the new token;
+// - subscriptions go over one WebSocket (graphql-ws, which Apollo's GraphQLWsLink drives),
+//   authenticated in connection_init; when the tokens change, the socket is reopened with
+//   the new one, and graphql-ws subscribes again.
 //
 // Tokens are kept in memory only: a page reload logs out, which is the safe default for a
 // browser (see the README's "Sessions and accounts" for the alternatives).
@@ -15,6 +18,9 @@ import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { OperationTypeNode } from 'graphql';
+import { createClient as createWsClient } from 'graphql-ws';
 import { from, mergeMap } from 'rxjs';
 import { REFRESH } from './documents.js';
 
@@ -38,13 +44,30 @@ export function createClient(uri, session) {
     return from(session.refresh(() => refresh(client, session))).pipe(mergeMap(() => forward(operation)));
   });
 
+  const sockets = createWsClient({
+    url: new URL(uri, window.location.href).href.replace(/^http/, 'ws'),
+    lazy: true,
+    connectionParams: () => ({ Authorization: `Bearer ${session.accessToken()}` }),
+    // Reopened after new tokens (4499, see below), not after a refused token (4403).
+    retryAttempts: Infinity,
+    shouldRetry: (event) => event?.code !== 4403,
+  });
+  session.onChange = () => sockets.terminate();
+
+  const isSubscription = (operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION;
   const client = new ApolloClient({
     cache: new InMemoryCache(),
     link: ApolloLink.from([
       renewOnExpiry,
-      new PersistedQueryLink({ sha256, useGETForHashedQueries: true }),
-      authorization,
-      new HttpLink({ uri }),
+      ApolloLink.split(
+        isSubscription,
+        new GraphQLWsLink(sockets),
+        ApolloLink.from([
+          new PersistedQueryLink({ sha256, useGETForHashedQueries: true }),
+          authorization,
+          new HttpLink({ uri }),
+        ]),
+      ),
     ]),
   });
   return client;

@@ -44,3 +44,11 @@ export const CUSTOMERS = gql`
     }
   }
 `;
+
+// Changes to the signed-in customer, made anywhere (another tab, a support tool): Apollo
+// writes each into its cache, so `me` shows them.
+export const MY_CHANGES = gql`
+  subscription MyChanges($id: ID!) {
+    customerChanged(customerId: $id) { kind at customer { id customerId name email phone updatedAt } }
+  }
+`;

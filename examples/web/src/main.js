@@ -2,7 +2,7 @@
 // page through every customer. The API's address is ?api=<url> (default: /graphql on the
 // page's own origin, as behind a reverse proxy).
 import { createClient, Session } from './client.js';
-import { CUSTOMERS, LOG_IN, LOG_OUT, ME, SIGN_UP, UPDATE_PHONE } from './documents.js';
+import { CUSTOMERS, LOG_IN, LOG_OUT, ME, MY_CHANGES, SIGN_UP, UPDATE_PHONE } from './documents.js';
 
 const PAGE_SIZE = 3;
 
@@ -34,6 +34,7 @@ onSubmit('login-form', async () => {
   session.store(data.authenticateCustomer);
   say(`Logged in as ${variables.email}.`);
   watchProfile();
+  followChanges(data.authenticateCustomer.customerId);
 });
 
 // `me`, watched: whatever changes the cached customer (the phone edit below) re-renders it,
@@ -56,6 +57,18 @@ function watchProfile() {
   });
 }
 
+// Live: the server pushes every change to this customer; Apollo merges it into the cache.
+let changes = null;
+function followChanges(customerId) {
+  changes?.unsubscribe();
+  changes = client.subscribe({ query: MY_CHANGES, variables: { id: customerId } }).subscribe({
+    next: ({ data }) => {
+      if (data?.customerChanged?.kind === 'DELETED') say('This account was deleted.');
+    },
+    error: report,
+  });
+}
+
 onSubmit('phone-form', async () => {
   const customerId = client.readQuery({ query: ME })?.me?.customerId;
   const input = { customerId, phone: $('phone-input').value };
@@ -74,6 +87,7 @@ $('logout').addEventListener('click', async () => {
     report(error);
   }
   profileSubscription?.unsubscribe();
+  changes?.unsubscribe();
   session.clear();
   await client.clearStore();
   $('profile').hidden = true;

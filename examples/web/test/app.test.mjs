@@ -1,7 +1,8 @@
 // Drives the example app in headless Chromium against a running customer-api, with every
 // request to any other host failing the test, and a screenshot of each step in $OUT:
-// sign up, log in, `me`, a phone edit that shows without a refetch, a token renewal after
-// the access token expired, log out, and an admin paging through every customer. It reads
+// sign up, log in, `me`, a phone edit that shows without a refetch, a change made elsewhere
+// that arrives over the WebSocket subscription, a token renewal after the access token
+// expired, log out, and an admin paging through every customer. It reads
 // the app's traffic to check that Apollo's persisted-query link and cache did the work.
 //
 //   API=http://127.0.0.1:8080/graphql APP_PORT=<free port, an allowed CORS origin>
@@ -59,11 +60,16 @@ const page = await (await browser.newContext({ viewport: { width: 1000, height: 
 const offHost = [];
 const consoleLines = [];
 const exchanges = [];
+const sockets = [];
 await page.route('**/*', (route) => {
   const origin = new URL(route.request().url()).origin;
   if (origin === appOrigin || origin === apiOrigin) return route.continue();
   offHost.push(route.request().url());
   return route.abort('blockedbyclient');
+});
+page.on('websocket', (socket) => {
+  sockets.push(socket.url());
+  if (new URL(socket.url()).host !== new URL(apiOrigin).host) offHost.push(socket.url());
 });
 page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
 page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
@@ -131,21 +137,53 @@ try {
     'the edit showed in `me` from the mutation\'s answer: Apollo\'s default cache merged on `id`, no refetch',
     JSON.stringify({ updates: updates.length, meBefore: meRequests, meAfter: exchangesOf('Me').length }));
 
-  // Past the access token's lifetime: the next request is UNAUTHENTICATED, the app renews
-  // its tokens once and retries.
-  await page.waitForTimeout((TOKEN_TTL_SECONDS + 1) * 1000);
+  // A change made elsewhere (here: an admin, over HTTP) arrives over the app's WebSocket
+  // subscription and shows in `me`, again without asking for `me`.
+  const meBeforeLive = exchangesOf('Me').length;
+  const customerId = exchangesOf('Me').find((e) => e.body?.data?.me)?.body.data.me.customerId;
+  const renamed = await fetch(API, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({
+      query: 'mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { name } } }',
+      variables: { input: { customerId, name: 'Grace Brewster Hopper' } },
+    }),
+  }).then((response) => response.json());
+  check(renamed.data?.updateCustomer?.customer?.name === 'Grace Brewster Hopper', 'renamed by an admin, elsewhere',
+    JSON.stringify(renamed));
+  await page.locator('#me-name').getByText('Grace Brewster Hopper').waitFor({ timeout: 15000 });
+  await screenshot('live-change');
+  check(exchangesOf('Me').length === meBeforeLive && sockets.some((url) => url.startsWith(apiOrigin.replace(/^http/, 'ws'))),
+    'the change arrived over the WebSocket subscription and showed in `me` without a refetch',
+    JSON.stringify({ sockets, me: exchangesOf('Me').length - meBeforeLive }));
+
+  // Past the access token's lifetime. The server ends the live subscription with
+  // UNAUTHENTICATED when the token expires (and would refuse the next query): the app renews
+  // its tokens once with the refresh token, reopens its WebSocket with the new token, and
+  // carries on. Then a reload, and another change made elsewhere, still reach the page.
   const before = exchanges.length;
+  await page.waitForTimeout((TOKEN_TTL_SECONDS + 1) * 1000);
   await page.click('#reload-profile');
   await statusIs('Profile reloaded.');
-  await screenshot('token-renewed');
   await settle();
   const renewal = exchanges.slice(before);
-  const expired = renewal.findIndex((e) => e.operation === 'Me' && codes(e).includes('UNAUTHENTICATED'));
-  const refreshed = renewal.findIndex((e) => e.operation === 'Refresh' && e.body?.data?.refreshSession?.token);
-  const retried = renewal.findIndex((e, i) => i > refreshed && e.operation === 'Me' && e.body?.data?.me?.email === email);
-  check(expired >= 0 && refreshed > expired && retried > refreshed,
-    'an expired access token was renewed with the refresh token and the query retried',
+  const refreshed = renewal.filter((e) => e.operation === 'Refresh' && e.body?.data?.refreshSession?.token);
+  const reloaded = renewal.filter((e) => e.operation === 'Me' && e.body?.data?.me?.email === email);
+  check(refreshed.length === 1 && reloaded.length >= 1,
+    'the expired access token was renewed once with the refresh token, and `me` reloaded',
     JSON.stringify(renewal.map((e) => [e.operation, e.status, codes(e)])));
+  const renamedAgain = await fetch(API, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({
+      query: 'mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { name } } }',
+      variables: { input: { customerId, name: 'Rear Admiral Grace Hopper' } },
+    }),
+  }).then((response) => response.json());
+  check(!renamedAgain.errors, 'renamed again, elsewhere', JSON.stringify(renamedAgain.errors));
+  await page.locator('#me-name').getByText('Rear Admiral Grace Hopper').waitFor({ timeout: 15000 });
+  await screenshot('token-renewed');
+  ok('the subscription went on over a WebSocket opened with the renewed token');
 
   await page.click('#logout');
   await statusIs('Signed out.');
