@@ -4,12 +4,13 @@
 //   Customer a global `id`, which Apollo normalises on, so no typePolicies or keyFields;
 // - queries go out as automatic persisted queries over GET (Apollo's own PersistedQueryLink):
 //   a hash first, the text only when the server asks for it;
-// - the access token (15 minutes by default) is renewed with the refresh token when the
-//   server says UNAUTHENTICATED, once for all the operations waiting on it, and the failed
-//   operation is retried with the new token;
+// - the access token (15 minutes by default) is renewed with the refresh token before it
+//   expires (at four fifths of its life), and also when the server says UNAUTHENTICATED (a
+//   laptop that slept through the renewal), once for all the operations waiting on it, and
+//   the failed operation is retried with the new token;
 // - subscriptions go over one WebSocket (graphql-ws, which Apollo's GraphQLWsLink drives),
-//   authenticated in connection_init; when the tokens change, the socket is reopened with
-//   the new one, and graphql-ws subscribes again.
+//   authenticated in connection_init; when the tokens change, the app reopens the socket
+//   with the new one and subscribes again (see `followChanges` in main.js).
 //
 // Tokens are kept in memory only: a page reload logs out, which is the safe default for a
 // browser (see the README's "Sessions and accounts" for the alternatives).
@@ -48,11 +49,10 @@ export function createClient(uri, session) {
     url: new URL(uri, window.location.href).href.replace(/^http/, 'ws'),
     lazy: true,
     connectionParams: () => ({ Authorization: `Bearer ${session.accessToken()}` }),
-    // Reopened after new tokens (4499, see below), not after a refused token (4403).
-    retryAttempts: Infinity,
     shouldRetry: (event) => event?.code !== 4403,
   });
-  session.onChange = () => sockets.terminate();
+
+  session.renew = () => refresh(client, session);
 
   const isSubscription = (operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION;
   const client = new ApolloClient({
@@ -70,7 +70,10 @@ export function createClient(uri, session) {
       ),
     ]),
   });
-  return client;
+  // New tokens reach the server with a new socket: the app ends its subscriptions, calls
+  // this, and subscribes again (graphql-ws opens the new socket with the new token).
+  const reconnect = () => sockets.terminate();
+  return { client, reconnect };
 }
 
 /// Rotates the refresh token: the old one is spent, the new pair replaces it.
@@ -87,27 +90,34 @@ export class Session {
   #access = null;
   #refresh = null;
   #renewing = null;
+  #timer = null;
   onChange = () => {};
+  renew = async () => {};
 
   accessToken() { return this.#access; }
   refreshToken() { return this.#refresh; }
   canRefresh() { return this.#refresh !== null; }
 
-  /// From an AuthenticateCustomerPayload.
-  store({ token, refreshToken }) {
+  /// From an AuthenticateCustomerPayload; renews it at four fifths of its life.
+  store({ token, refreshToken, expiresAt }) {
     this.#access = token;
     this.#refresh = refreshToken;
+    clearTimeout(this.#timer);
+    const left = new Date(expiresAt).getTime() - Date.now();
+    this.#timer = setTimeout(() => this.refresh(this.renew).catch(() => {}), Math.max(0, left * 0.8));
     this.onChange();
   }
 
   useAdminToken(token) {
     this.#access = token;
     this.#refresh = null;
+    clearTimeout(this.#timer);
     this.onChange();
   }
 
   clear() {
     this.#access = this.#refresh = null;
+    clearTimeout(this.#timer);
     this.onChange();
   }
 

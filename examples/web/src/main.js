@@ -8,7 +8,7 @@ const PAGE_SIZE = 3;
 
 const api = new URLSearchParams(window.location.search).get('api') ?? '/graphql';
 const session = new Session();
-const client = createClient(api, session);
+const { client, reconnect } = createClient(api, session);
 
 const $ = (id) => document.getElementById(id);
 const say = (text) => { $('status').textContent = text; };
@@ -58,9 +58,15 @@ function watchProfile() {
 }
 
 // Live: the server pushes every change to this customer; Apollo merges it into the cache.
+// The server ends a subscription when its token expires: with renewed tokens, the app opens
+// a new socket and subscribes again.
+let following = null;
 let changes = null;
 function followChanges(customerId) {
+  following = customerId;
   changes?.unsubscribe();
+  changes = null;
+  if (customerId === null) return;
   changes = client.subscribe({ query: MY_CHANGES, variables: { id: customerId } }).subscribe({
     next: ({ data }) => {
       if (data?.customerChanged?.kind === 'DELETED') say('This account was deleted.');
@@ -68,6 +74,12 @@ function followChanges(customerId) {
     error: report,
   });
 }
+session.onChange = () => {
+  const customerId = following;
+  followChanges(null);
+  reconnect();
+  if (session.canRefresh()) followChanges(customerId);
+};
 
 onSubmit('phone-form', async () => {
   const customerId = client.readQuery({ query: ME })?.me?.customerId;
@@ -87,7 +99,7 @@ $('logout').addEventListener('click', async () => {
     report(error);
   }
   profileSubscription?.unsubscribe();
-  changes?.unsubscribe();
+  followChanges(null);
   session.clear();
   await client.clearStore();
   $('profile').hidden = true;

@@ -67,8 +67,14 @@ await page.route('**/*', (route) => {
   offHost.push(route.request().url());
   return route.abort('blockedbyclient');
 });
+// When the app (re)subscribed over a WebSocket: a change is only pushed to a subscription
+// that exists.
+const subscribedAt = [];
 page.on('websocket', (socket) => {
   sockets.push(socket.url());
+  socket.on('framesent', ({ payload }) => {
+    if (String(payload).includes('"type":"subscribe"')) subscribedAt.push(Date.now());
+  });
   if (new URL(socket.url()).host !== new URL(apiOrigin).host) offHost.push(socket.url());
 });
 page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
@@ -83,12 +89,22 @@ page.on('requestfinished', async (request) => {
   };
   const response = await request.response();
   const body = await response.json().catch(() => null);
-  exchanges.push({ method: request.method(), operation: sent.operationName, hashed: !!sent.extensions?.persistedQuery,
+  exchanges.push({ at: Date.now(), method: request.method(), operation: sent.operationName, hashed: !!sent.extensions?.persistedQuery,
     withText: !!sent.query, status: response.status(), body });
 });
 const codes = (exchange) => (exchange.body?.errors ?? []).map((e) => e.extensions?.code);
 const exchangesOf = (operation) => exchanges.filter((e) => e.operation === operation);
 const settle = () => page.waitForTimeout(300); // the last response's 'requestfinished'
+/// Waits until the app has subscribed since `since` (and the server has had a moment to
+/// register it).
+async function subscribedSince(since) {
+  const deadline = Date.now() + 15000;
+  while (!subscribedAt.some((at) => at >= since)) {
+    if (Date.now() > deadline) throw new Error('the app did not subscribe');
+    await page.waitForTimeout(50);
+  }
+  await page.waitForTimeout(300);
+}
 
 let step = 0;
 const screenshot = async (name) => {
@@ -139,6 +155,7 @@ try {
 
   // A change made elsewhere (here: an admin, over HTTP) arrives over the app's WebSocket
   // subscription and shows in `me`, again without asking for `me`.
+  await subscribedSince(0);
   const meBeforeLive = exchangesOf('Me').length;
   const customerId = exchangesOf('Me').find((e) => e.body?.data?.me)?.body.data.me.customerId;
   const renamed = await fetch(API, {
@@ -157,10 +174,10 @@ try {
     'the change arrived over the WebSocket subscription and showed in `me` without a refetch',
     JSON.stringify({ sockets, me: exchangesOf('Me').length - meBeforeLive }));
 
-  // Past the access token's lifetime. The server ends the live subscription with
-  // UNAUTHENTICATED when the token expires (and would refuse the next query): the app renews
-  // its tokens once with the refresh token, reopens its WebSocket with the new token, and
-  // carries on. Then a reload, and another change made elsewhere, still reach the page.
+  // Past the access token's lifetime: the app renewed its tokens with the refresh token
+  // before they expired (the server would have refused the next query, and ended the live
+  // subscription), and reopened its WebSocket with the new token. A reload, and another
+  // change made elsewhere, still reach the page.
   const before = exchanges.length;
   await page.waitForTimeout((TOKEN_TTL_SECONDS + 1) * 1000);
   await page.click('#reload-profile');
@@ -169,9 +186,10 @@ try {
   const renewal = exchanges.slice(before);
   const refreshed = renewal.filter((e) => e.operation === 'Refresh' && e.body?.data?.refreshSession?.token);
   const reloaded = renewal.filter((e) => e.operation === 'Me' && e.body?.data?.me?.email === email);
-  check(refreshed.length === 1 && reloaded.length >= 1,
-    'the expired access token was renewed once with the refresh token, and `me` reloaded',
+  check(refreshed.length >= 1 && reloaded.length >= 1 && renewal.every((e) => !codes(e).includes('UNAUTHENTICATED')),
+    'the access token was renewed with the refresh token before it expired, and `me` reloaded',
     JSON.stringify(renewal.map((e) => [e.operation, e.status, codes(e)])));
+  await subscribedSince(refreshed[0]?.at ?? Date.now());
   const renamedAgain = await fetch(API, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
