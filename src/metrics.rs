@@ -34,6 +34,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_waiting: Gauge,
+    live_subscriptions: Gauge,
 }
 
 impl Default for Metrics {
@@ -97,6 +98,12 @@ impl Default for Metrics {
             "Requests waiting for a database connection",
             pool_waiting.clone(),
         );
+        let live_subscriptions = Gauge::default();
+        registry.register(
+            "live_subscriptions",
+            "Subscriptions open on this instance",
+            live_subscriptions.clone(),
+        );
         Self {
             registry,
             requests,
@@ -108,6 +115,7 @@ impl Default for Metrics {
             pool_connections,
             pool_idle,
             pool_waiting,
+            live_subscriptions,
         }
     }
 }
@@ -135,8 +143,10 @@ impl Metrics {
         self.mails.get_or_create(&MailLabels { outcome }).inc();
     }
 
-    /// The text exposition, with the pool gauges read now.
-    pub fn render(&self, pool: PoolState) -> String {
+    /// The text exposition, with the pool and subscription gauges read now.
+    pub fn render(&self, pool: PoolState, live_subscriptions: usize) -> String {
+        self.live_subscriptions
+            .set(i64::try_from(live_subscriptions).unwrap_or(i64::MAX));
         self.pool_connections.set(pool.connections.into());
         self.pool_idle.set(pool.idle.into());
         self.pool_waiting

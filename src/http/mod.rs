@@ -126,5 +126,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.render(state.service.pool_state()))
+        .body(metrics.render(
+            state.service.pool_state(),
+            state.service.live_subscriptions(),
+        ))
 }

@@ -134,6 +134,10 @@ impl LiveUpdates {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(super) fn count(&self) -> usize {
+        self.watchers().len()
+    }
+
     fn register(self: &Arc<Self>, principal: Principal) -> Registration {
         let id = self.next_watcher.fetch_add(1, Ordering::Relaxed);
         let (revoked, signal) = watch::channel(false);

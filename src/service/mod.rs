@@ -119,6 +119,11 @@ impl CustomerService {
         state
     }
 
+    /// How many subscriptions are open on this instance (each is listening once counted).
+    pub fn live_subscriptions(&self) -> usize {
+        self.live.count()
+    }
+
     /// Whether the database answers, for readiness checks.
     pub async fn database_ready(&self) -> bool {
         self.with_store(|store| store.ping()).await.is_ok()

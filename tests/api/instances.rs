@@ -155,6 +155,7 @@ async fn the_server_works_through_pgbouncer_in_transaction_mode() {
         json!({ "id": id }),
     )
     .await;
+    app.wait_for_subscriptions(1).await;
     for n in 0..20 {
         let phone = format!("+1 555 01{n:02}");
         let input = json!({ "input": { "customerId": id, "phone": phone } });
@@ -220,7 +221,7 @@ async fn live_subscribers_get_their_state_again_after_a_database_restart() {
             json!({}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_subscriptions(2).await;
 
     cluster.restart();
     // Written while the instance may still be reconnecting its LISTEN connection: the

@@ -45,6 +45,7 @@ async fn an_owner_sees_their_changes_until_deletion(backend: Backend) {
     let (id, token) = app.customer_with_token("live@example.io").await;
     let mut ws = WsClient::connect(&app, &token).await;
     ws.subscribe("1", CHANGED, json!({ "id": id })).await;
+    app.wait_for_subscriptions(1).await;
     // Nothing arrives before a change.
     assert!(ws
         .receive_within(Duration::from_millis(300))
@@ -78,8 +79,7 @@ async fn admins_see_every_change_in_order(backend: Backend) {
     let admin = app.admin_token();
     let mut ws = WsClient::connect(&app, &admin).await;
     ws.subscribe("all", EVENTS, json!({})).await;
-    // The subscription is registered once its first answer could arrive.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_subscriptions(1).await;
     let id = app.create_customer("Ada", "ada@example.io", None).await;
     let input = json!({ "input": { "customerId": id, "name": "Ada Lovelace" } });
     ok(
@@ -136,6 +136,7 @@ async fn only_owners_and_admins_may_subscribe(backend: Backend) {
         .await;
     assert_eq!(error_code(&admin.next("missing").await), "NOT_FOUND");
     admin.complete("missing").await;
+    app.wait_for_subscriptions(2).await;
     set_phone(&app, &app.admin_token(), &other, "+1 555 0102").await;
     assert_eq!(change(&admin.next("other").await)["customerId"], other);
     set_phone(&app, &token, &own, "+1 555 0103").await;
@@ -198,7 +199,7 @@ async fn revocation_ends_subscriptions(backend: Backend) {
     ws.subscribe("1", CHANGED, json!({ "id": id })).await;
     let mut admin = WsClient::connect(&app, &app.admin_token()).await;
     admin.subscribe("events", EVENTS, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_subscriptions(2).await;
 
     app.graphql(Some(&token), "mutation { logout { success } }", json!({}))
         .await;
@@ -274,6 +275,7 @@ async fn connections_and_subscriptions_are_bounded(backend: Backend) {
     first.send(json!({ "type": "complete", "id": "a" })).await;
     first.complete("a").await;
     first.subscribe("c", CHANGED, json!({ "id": id })).await;
+    app.wait_for_subscriptions(2).await;
     set_phone(&app, &token, &id, "+1 555 0104").await;
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -302,6 +304,8 @@ async fn connections_and_subscriptions_are_bounded(backend: Backend) {
         .is_none());
     let mut third = WsClient::connect(&app, &token).await;
     third.subscribe("1", CHANGED, json!({ "id": id })).await;
+    // The closed connection's two are gone, the new one listens.
+    app.wait_for_subscriptions(1).await;
     set_phone(&app, &token, &id, "+1 555 0105").await;
     assert_eq!(
         change(&third.next("1").await)["customer"]["phone"],
@@ -346,7 +350,7 @@ async fn a_subscriber_on_one_instance_sees_writes_made_through_another() {
     let (id, token) = a.customer_with_token("two@example.io").await;
     let mut ws = WsClient::connect(&a, &token).await;
     ws.subscribe("1", CHANGED, json!({ "id": id })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.wait_for_subscriptions(1).await;
     let written = tokio::time::Instant::now();
     set_phone(&b, &token, &id, "+1 555 0106").await;
     let payload = match ws.receive_within(Duration::from_secs(1)).await {

@@ -11,7 +11,7 @@ use awc::{
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use super::TestApp;
+use super::{get_text, TestApp};
 
 /// What arrived from the server.
 #[derive(Debug)]
@@ -27,6 +27,28 @@ pub struct WsClient {
 
 /// How long a test waits for a frame it expects.
 const WAIT: Duration = Duration::from_secs(5);
+
+impl TestApp {
+    /// Waits until `count` subscriptions are open on this instance, read from its
+    /// `live_subscriptions` gauge: a subscription is counted once it listens, so a write made
+    /// after this reaches it.
+    pub async fn wait_for_subscriptions(&self, count: usize) {
+        let metrics = self.metrics_address.as_deref().unwrap_or(&self.address);
+        let expected = format!("customer_api_live_subscriptions {count}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (_, text) = get_text(metrics, "/metrics").await;
+            if text.lines().any(|line| line == expected) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {count} open subscriptions; metrics:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
 
 impl WsClient {
     /// Opens a connection that offers graphql-transport-ws; no `connection_init` yet.
