@@ -2,16 +2,22 @@
 """Load benchmark: the release server under wrk, side by side with PostgreSQL's own limit.
 
 Seeds 100,000 customers into a PostgreSQL database of its own, starts the release build of the
-server against it, and drives each scenario with wrk over loopback at 16 and 64 connections
-(a warm-up, then --seconds measured). Every response is checked (HTTP 200, no errors, the
-requested id in the answer). For each run it reports requests/s, p50/p99 latency, errors, the
-server's peak RSS and CPU time per request, and the ratio to pgbench's rate for the same
-primary-key select (for `me`, the customer joined with its session; for creates, the insert)
-at the same connection count. Logins are compared with
-cores x single-thread bcrypt verifications per second at the same cost, and reads are measured
-again while logins saturate bcrypt. It stops everything it started and drops its database.
+server against it, and drives each scenario with wrk over loopback (a warm-up, then --seconds
+measured), checking every response (HTTP 200, no errors, the requested id in the answer).
 
-    python3 bench/load.py [--admin-url postgres://postgres@127.0.0.1:5432/postgres] [--seconds 15]
+Each scenario has a yardstick: pgbench (prepared statements) running the statements the
+server runs for it (bench/*.sql: the primary-key select, the customer joined with its
+session for `me`, the insert, the guarded update; the update also against the least SQL that
+does it, one plain UPDATE). Rounds interleave: in each round, for each scenario, the
+yardstick at every connection count, then the server at every connection count. A figure is
+the median over the rounds of the per-round ratio, so a neighbour's burst on a shared machine
+does not decide it: throughput against the yardstick's *best* rate over the connection counts
+(pgbench itself degrades past a few connections per core), and p99 against the yardstick's
+p99 at the same connection count. Logins are measured once, against cores x one core's
+bcrypt rate, and reads again while logins saturate bcrypt. It stops everything it started
+and drops its database.
+
+    python3 bench/load.py [--rounds 3] [--seconds 10] [--connections 16,64]
 """
 
 import argparse
@@ -23,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,11 +114,29 @@ def measure(server, scenario, connections, args, env):
     return result
 
 
-def pgbench(url, script, connections, seconds):
-    output = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2",
-                             "-T", str(seconds), "-f", os.path.join(HERE, script), url],
-                            check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"tps = ([\d.]+)", output).group(1))
+# Each scenario's yardstick(s): pgbench scripts (with weights, `file@weight`).
+YARDSTICKS = {
+    "read": {"same SQL": ["pk_select.sql"]},
+    "me": {"same SQL": ["session_select.sql"]},
+    "create": {"same SQL": ["insert.sql"]},
+    "update": {"same SQL": ["update_same.sql"], "one UPDATE": ["update_best.sql"]},
+    "mix": {"same SQL": ["pk_select.sql@9", "update_same.sql@1"]},
+}
+
+
+def pgbench(url, scripts, connections, seconds):
+    """pgbench's rate and p99 latency (ms) for `scripts` at `connections` clients."""
+    with tempfile.TemporaryDirectory(prefix="customer-api-pgbench-") as logs:
+        command = ["pgbench", "-n", "-M", "prepared", "-c", str(connections),
+                   "-j", str(min(connections, 2)), "-T", str(seconds),
+                   "-l", "--sampling-rate", "0.2", "--log-prefix", os.path.join(logs, "tx")]
+        for script in scripts:
+            command += ["-f", os.path.join(HERE, script)]
+        output = subprocess.run(command + [url], check=True, capture_output=True, text=True).stdout
+        latencies = sorted(int(line.split()[2]) for name in os.listdir(logs)
+                           for line in open(os.path.join(logs, name)))
+    p99 = latencies[int(0.99 * (len(latencies) - 1))] / 1000 if latencies else float("nan")
+    return {"rps": float(re.search(r"tps = ([\d.]+)", output).group(1)), "p99_ms": p99}
 
 
 def bcrypt_rate(cost):
@@ -142,8 +167,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--admin-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--scenarios", default="read,me,create,update,login,mix")
     parser.add_argument("--server-env", default="", help="extra KEY=VALUE settings, comma-separated")
@@ -159,7 +185,7 @@ def main():
     psql(args.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     psql(args.admin_url, f"CREATE DATABASE {DATABASE}")
     data = tempfile.mkdtemp(prefix="customer-api-bench-")
-    results, server = [], None
+    server = None
     autogroup = set_autogroup("0")
     try:
         subprocess.run([BINARY, "migrate"], env=env, check=True, capture_output=True)
@@ -195,33 +221,66 @@ def main():
         server.stop()
         wrk_env = dict(os.environ, ROWS=str(ROWS), ADMIN_TOKEN=admin, PASSWORD=PASSWORD, BENCH_DATA=data)
 
-        limits = {}
-        for connections in [int(c) for c in args.connections.split(",")]:
-            limits[("select", connections)] = pgbench(url, "pk_select.sql", connections, args.seconds)
-            limits[("insert", connections)] = pgbench(url, "insert.sql", connections, args.seconds)
-            limits[("session select", connections)] = pgbench(url, "session_select.sql", connections,
-                                                              args.seconds)
-        bcrypt_per_core = bcrypt_rate(12)
-        cores = os.cpu_count()
+        connections = [int(c) for c in args.connections.split(",")]
+        scenarios = args.scenarios.split(",")
+        # rounds[r][(scenario, c)] = the server; yards[r][(scenario, yardstick, c)] = pgbench
+        rounds, yards = [], []
+        for round_number in range(1, args.rounds + 1):
+            served, measured = {}, {}
+            for scenario in scenarios:
+                if scenario == "login":
+                    continue
+                for name, scripts in YARDSTICKS[scenario].items():
+                    for c in connections:
+                        measured[(scenario, name, c)] = pgbench(url, scripts, c, args.seconds)
+                for c in connections:
+                    server = Server(env)
+                    served[(scenario, c)] = measure(server, scenario, c, args, wrk_env)
+                    server.stop()
+                    server = None
+            rounds.append(served)
+            yards.append(measured)
+            print(f"round {round_number} of {args.rounds} done", flush=True)
 
-        for scenario in args.scenarios.split(","):
-            for connections in [int(c) for c in args.connections.split(",")]:
+        median = statistics.median
+        for scenario in scenarios:
+            if scenario == "login":
+                continue
+            for c in connections:
+                runs = [served[(scenario, c)] for served in rounds]
+                line = (f"{scenario:>7} c={c:<3} {median(r['rps'] for r in runs):8.0f} req/s  "
+                        f"p50 {median(r['p50_ms'] for r in runs):6.2f} ms  "
+                        f"p99 {median(r['p99_ms'] for r in runs):7.2f} ms  "
+                        f"errors {sum(r['bad'] + r['socket_errors'] for r in runs)}  "
+                        f"RSS {max(r['peak_rss_mib'] for r in runs):5.1f} MiB  "
+                        f"CPU {median(r['cpu_ms_per_request'] for r in runs):.3f} ms/req")
+                for name in YARDSTICKS[scenario]:
+                    best = [max(measured[(scenario, name, k)]["rps"] for k in connections) for measured in yards]
+                    ratio = median(run["rps"] / b for run, b in zip(runs, best))
+                    tail = median(run["p99_ms"] / measured[(scenario, name, c)]["p99_ms"]
+                                  for run, measured in zip(runs, yards))
+                    line += (f"  | {name}: {ratio:.2f} x best {median(best):.0f}/s, "
+                             f"p99 {tail:.2f} x pgbench's {median(m[(scenario, name, c)]['p99_ms'] for m in yards):.2f} ms")
+                print(line, flush=True)
+        for scenario in scenarios:
+            for name in YARDSTICKS.get(scenario, {}):
+                for c in connections:
+                    figures = [m[(scenario, name, c)] for m in yards]
+                    print(f"pgbench {scenario} ({name}) c={c}: {median(f['rps'] for f in figures):.0f}/s, "
+                          f"p99 {median(f['p99_ms'] for f in figures):.2f} ms")
+
+        if "login" in scenarios:
+            bcrypt_per_core = bcrypt_rate(12)
+            cores = os.cpu_count()
+            for c in connections:
                 server = Server(env)
-                result = measure(server, scenario, connections, args, wrk_env)
+                result = measure(server, "login", c, args, wrk_env)
                 server.stop()
                 server = None
-                if scenario == "login":
-                    result["baseline"] = f"{cores} x {bcrypt_per_core:.2f} bcrypt/s"
-                    result["ratio"] = result["rps"] / (cores * bcrypt_per_core)
-                else:
-                    kind = {"create": "insert", "me": "session select"}.get(scenario, "select")
-                    result["baseline"] = f"pgbench {kind} {limits[(kind, connections)]:.0f}/s"
-                    result["ratio"] = result["rps"] / limits[(kind, connections)]
-                results.append((scenario, connections, result))
-                print(f"{scenario:>7} c={connections:<3} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                      f"p99 {result['p99_ms']:7.2f} ms  errors {result['bad'] + result['socket_errors']}  "
-                      f"RSS {result['peak_rss_mib']:5.1f} MiB  CPU {result['cpu_ms_per_request']:.3f} ms/req  "
-                      f"{result['ratio']:.2f} x {result['baseline']}", flush=True)
+                ratio = result["rps"] / (cores * bcrypt_per_core)
+                print(f"  login c={c:<3} {result['rps']:8.2f} req/s  p50 {result['p50_ms']:6.0f} ms  "
+                      f"p99 {result['p99_ms']:7.0f} ms  errors {result['bad'] + result['socket_errors']}  "
+                      f"{ratio:.2f} x {cores} x {bcrypt_per_core:.2f} bcrypt/s", flush=True)
 
         # Reads while logins saturate bcrypt, against reads alone.
         if "read" in args.scenarios and "login" in args.scenarios:
@@ -246,8 +305,6 @@ def main():
             server.stop()
         shutil.rmtree(data, ignore_errors=True)
         psql(args.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    print("pgbench: " + ", ".join(f"{k} c={c} {v:.0f}/s" for (k, c), v in limits.items()))
-    print(f"bcrypt: {bcrypt_per_core:.2f} verifications/s on one core at cost 12, {cores} cores")
 
 
 if __name__ == "__main__":
