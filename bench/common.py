@@ -3,6 +3,7 @@ realistic names."""
 
 import http.client
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -38,13 +39,13 @@ def free_port():
 
 
 class Server:
-    """The release server (`cargo build --release` first) on a free loopback port, with the
-    settings in `env`, ready once /readyz answers 200; its CPU time and peak memory are read
-    from /proc."""
+    """The release server (`cargo build --release` first), or another build's `binary`, on a
+    free loopback port with the settings in `env`, ready once /readyz answers 200; its CPU
+    time and peak memory are read from /proc."""
 
-    def __init__(self, env):
+    def __init__(self, env, binary=BINARY):
         self.port = free_port()
-        self.process = subprocess.Popen([BINARY, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
+        self.process = subprocess.Popen([binary, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
             if self.process.poll() is not None:
@@ -76,3 +77,40 @@ class Server:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=60)
+
+
+def _stat(pid):
+    """The fields of /proc/<pid>/stat after the command name."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def postgres_cpu_seconds():
+    """CPU time of the local PostgreSQL: its live processes, and through the postmaster's
+    children counters the backends that have already exited (a pgbench run's connections end
+    before it is read). Zero when PostgreSQL runs elsewhere."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if _comm(entry) != "postgres":
+                continue
+            fields = _stat(entry)
+            ticks += int(fields[11]) + int(fields[12])
+            if _comm(fields[1]) != "postgres":  # the postmaster: add its reaped backends
+                ticks += int(fields[13]) + int(fields[14])
+        except (OSError, IndexError):
+            continue  # a backend that ended while being read is counted by the postmaster
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """CPU time of this script's finished child processes (wrk, pgbench)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

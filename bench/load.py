@@ -13,9 +13,12 @@ yardstick at every connection count, then the server at every connection count. 
 the median over the rounds of the per-round ratio, so a neighbour's burst on a shared machine
 does not decide it: throughput against the yardstick's *best* rate over the connection counts
 (pgbench itself degrades past a few connections per core), and p99 against the yardstick's
-p99 at the same connection count. Logins are measured once, against cores x one core's
-bcrypt rate, and reads again while logins saturate bcrypt. It stops everything it started
-and drops its database.
+p99 at the same connection count. Where the two cores went is reported per request: the load
+generator's CPU (wrk, pgbench), the server's, and PostgreSQL's (all its processes, from
+/proc). p99 is also given over the mean latency (connections / throughput for closed-loop
+clients), the tail's own shape. Logins are measured once, against cores x one core's bcrypt
+rate, and reads again while logins saturate bcrypt. It stops everything it started and drops
+its database.
 
     python3 bench/load.py [--rounds 3] [--seconds 10] [--connections 16,64]
 """
@@ -36,7 +39,8 @@ import tempfile
 import time
 import urllib.request
 
-from common import BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, psql, with_database
+from common import (BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, children_cpu_seconds, postgres_cpu_seconds,
+                    psql, with_database)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATABASE = "customer_api_bench_load"
@@ -103,13 +107,31 @@ def wrk(port, scenario, connections, seconds, env):
     return result
 
 
+class CpuMeter:
+    """CPU milliseconds per request spent by the load generator (this script's children), the
+    server (when there is one) and PostgreSQL, from a start to a number of requests: where
+    the two cores went."""
+
+    def __init__(self, server=None):
+        self.server = server
+        self.start = (children_cpu_seconds(), server.cpu_seconds() if server else 0.0,
+                      postgres_cpu_seconds())
+
+    def per_request(self, requests):
+        now = (children_cpu_seconds(), self.server.cpu_seconds() if self.server else 0.0,
+               postgres_cpu_seconds())
+        client, server, postgres = ((after - before) * 1000 / max(requests, 1)
+                                    for after, before in zip(now, self.start))
+        return {"client_cpu_ms": client, "cpu_ms_per_request": server, "postgres_cpu_ms": postgres}
+
+
 def measure(server, scenario, connections, args, env):
     # bcrypt needs no warm-up, and a warm-up's unfinished logins would queue ahead of the run.
     if scenario != "login":
         wrk(server.port, scenario, connections, args.warmup, env)
-    cpu_before = server.cpu_seconds()
+    meter = CpuMeter(server)
     result = wrk(server.port, scenario, connections, args.seconds, env)
-    result["cpu_ms_per_request"] = (server.cpu_seconds() - cpu_before) * 1000 / max(result["requests"], 1)
+    result.update(meter.per_request(result["requests"]))
     result["peak_rss_mib"] = server.peak_rss_mib()
     return result
 
@@ -124,19 +146,25 @@ YARDSTICKS = {
 }
 
 
-def pgbench(url, scripts, connections, seconds):
-    """pgbench's rate and p99 latency (ms) for `scripts` at `connections` clients."""
+def pgbench(database, scripts, connections, seconds):
+    """pgbench's rate, p99 latency (ms) and CPU per transaction for `scripts` at `connections`
+    clients, over the ids and sessions of `database`."""
     with tempfile.TemporaryDirectory(prefix="customer-api-pgbench-") as logs:
         command = ["pgbench", "-n", "-M", "prepared", "-c", str(connections),
                    "-j", str(min(connections, 2)), "-T", str(seconds),
-                   "-l", "--sampling-rate", "0.2", "--log-prefix", os.path.join(logs, "tx")]
+                   "-l", "--sampling-rate", "0.2", "--log-prefix", os.path.join(logs, "tx"),
+                   "-D", f"rows={database.rows}", "-D", f"sessions={database.sessions}"]
         for script in scripts:
             command += ["-f", os.path.join(HERE, script)]
-        output = subprocess.run(command + [url], check=True, capture_output=True, text=True).stdout
+        meter = CpuMeter()
+        output = subprocess.run(command + [database.url], check=True, capture_output=True, text=True).stdout
+        transactions = int(re.search(r"number of transactions actually processed: (\d+)", output).group(1))
         latencies = sorted(int(line.split()[2]) for name in os.listdir(logs)
                            for line in open(os.path.join(logs, name)))
     p99 = latencies[int(0.99 * (len(latencies) - 1))] / 1000 if latencies else float("nan")
-    return {"rps": float(re.search(r"tps = ([\d.]+)", output).group(1)), "p99_ms": p99}
+    result = {"rps": float(re.search(r"tps = ([\d.]+)", output).group(1)), "p99_ms": p99}
+    result.update(meter.per_request(transactions))
+    return result
 
 
 def bcrypt_rate(cost):
@@ -163,6 +191,90 @@ def set_autogroup(value):
         return None
 
 
+class LoadDatabase:
+    """A database of its own seeded with `rows` customers, the shared hash for logins, sessions
+    and minted tokens for `me`, with the settings for the server and for wrk; dropped on exit."""
+
+    def __init__(self, admin_url, rows, server_env=""):
+        self.admin_url, self.rows = admin_url, rows
+        self.url = with_database(admin_url, DATABASE)
+        secret = secrets.token_hex(32)
+        self.env = dict(os.environ, DATABASE_URL=self.url, JWT_SECRET=secret, RUST_LOG="warn")
+        self.env.update(kv.split("=", 1) for kv in server_env.split(",") if kv)
+        self.data = tempfile.mkdtemp(prefix="customer-api-bench-")
+        self.secret = secret
+
+    def __enter__(self):
+        psql(self.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        psql(self.admin_url, f"CREATE DATABASE {DATABASE}")
+        env, url = self.env, self.url
+        subprocess.run([BINARY, "migrate"], env=env, check=True, capture_output=True)
+        psql(url, SEED.replace("ROWS", str(self.rows)))
+        admin = subprocess.run([BINARY, "token", "--admin", "--ttl", "2h"], env=env, check=True,
+                               capture_output=True, text=True).stdout.strip()
+        server = Server(env)
+        try:
+            # One real bcrypt hash at the default cost, shared by the customers that log in.
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{server.port}/graphql", method="POST",
+                headers={"content-type": "application/json", "authorization": f"Bearer {admin}"},
+                data=json.dumps({"query": "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customerId } }",
+                                 "variables": {"i": {"name": "Hash Source", "email": "hash@bench.example",
+                                                     "password": PASSWORD}}}).encode())
+            urllib.request.urlopen(request).read()
+        finally:
+            server.stop()
+        psql(url, f"""UPDATE customers SET password_hash = (SELECT password_hash FROM customers
+                      WHERE email = 'hash@bench.example') WHERE id IN (SELECT id FROM customers
+                      WHERE email LIKE '%@example%' ORDER BY id LIMIT {LOGIN_CUSTOMERS})""")
+        with open(os.path.join(self.data, "logins.txt"), "w") as f:
+            f.write(psql(url, f"SELECT id || ' ' || email FROM customers WHERE email LIKE '%@example%' "
+                              f"ORDER BY id LIMIT {LOGIN_CUSTOMERS}") + "\n")
+        # One session per token customer, as a login makes it.
+        self.sessions = tokens = min(TOKEN_CUSTOMERS, self.rows // 97)
+        psql(url, f"""INSERT INTO sessions (id, customer_id, refresh_hash, created_at, last_used_at, expires_at)
+                      SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(n), 12, '0'))::uuid,
+                             ('00000000-0000-7000-8000-' || lpad(to_hex(n * 97), 12, '0'))::uuid,
+                             sha256(n::text::bytea), now(), now(), now() + interval '1 day'
+                      FROM generate_series(1, {tokens}) AS n""")
+        with open(os.path.join(self.data, "tokens.txt"), "w") as f:
+            for n in range(1, tokens + 1):
+                token = customer_token(self.secret, customer_id(n * 97), session_id(n))
+                f.write(f"{customer_id(n * 97)} {token}\n")
+        self.wrk_env = dict(os.environ, ROWS=str(self.rows), ADMIN_TOKEN=admin, PASSWORD=PASSWORD,
+                            BENCH_DATA=self.data)
+        return self
+
+    def __exit__(self, *_):
+        shutil.rmtree(self.data, ignore_errors=True)
+        psql(self.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def require_tools():
+    for tool in ("wrk", "pgbench"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install {tool} (pgbench: postgresql-client)")
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+
+
+def served(database, scenario, connections, args):
+    """The server, started afresh, under `scenario` at `connections`."""
+    server = Server(database.env)
+    try:
+        return measure(server, scenario, connections, args, database.wrk_env)
+    finally:
+        server.stop()
+
+
+def cpu_line(figures):
+    return "CPU ms/req: " + ", ".join(f"{name} {median(f[key] for f in figures):.3f}" for name, key in (
+        ("client", "client_cpu_ms"), ("server", "cpu_ms_per_request"), ("PostgreSQL", "postgres_cpu_ms"))
+        if any(f[key] for f in figures))
+
+
+median = statistics.median
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--admin-url", default=os.environ.get(
@@ -174,137 +286,86 @@ def main():
     parser.add_argument("--scenarios", default="read,me,create,update,login,mix")
     parser.add_argument("--server-env", default="", help="extra KEY=VALUE settings, comma-separated")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: apt-get install wrk")
-
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    url = with_database(args.admin_url, DATABASE)
-    secret = secrets.token_hex(32)
-    env = dict(os.environ, DATABASE_URL=url, JWT_SECRET=secret, RUST_LOG="warn")
-    env.update(kv.split("=", 1) for kv in args.server_env.split(",") if kv)
-    psql(args.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    psql(args.admin_url, f"CREATE DATABASE {DATABASE}")
-    data = tempfile.mkdtemp(prefix="customer-api-bench-")
-    server = None
+    require_tools()
     autogroup = set_autogroup("0")
     try:
-        subprocess.run([BINARY, "migrate"], env=env, check=True, capture_output=True)
-        psql(url, SEED.replace("ROWS", str(ROWS)))
-        admin = subprocess.run([BINARY, "token", "--admin", "--ttl", "2h"], env=env, check=True,
-                               capture_output=True, text=True).stdout.strip()
-
-        server = Server(env)
-        # One real bcrypt hash at the default cost, shared by the customers that log in.
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{server.port}/graphql", method="POST",
-            headers={"content-type": "application/json", "authorization": f"Bearer {admin}"},
-            data=json.dumps({"query": "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customerId } }",
-                             "variables": {"i": {"name": "Hash Source", "email": "hash@bench.example",
-                                                 "password": PASSWORD}}}).encode())
-        urllib.request.urlopen(request).read()
-        psql(url, f"""UPDATE customers SET password_hash = (SELECT password_hash FROM customers
-                      WHERE email = 'hash@bench.example') WHERE id IN (SELECT id FROM customers
-                      WHERE email LIKE '%@example%' ORDER BY id LIMIT {LOGIN_CUSTOMERS})""")
-        with open(os.path.join(data, "logins.txt"), "w") as f:
-            f.write(psql(url, f"SELECT id || ' ' || email FROM customers WHERE email LIKE '%@example%' "
-                              f"ORDER BY id LIMIT {LOGIN_CUSTOMERS}") + "\n")
-        # One session per token customer, as a login makes it.
-        psql(url, f"""INSERT INTO sessions (id, customer_id, refresh_hash, created_at, last_used_at, expires_at)
-                      SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(n), 12, '0'))::uuid,
-                             ('00000000-0000-7000-8000-' || lpad(to_hex(n * 97), 12, '0'))::uuid,
-                             sha256(n::text::bytea), now(), now(), now() + interval '1 day'
-                      FROM generate_series(1, {TOKEN_CUSTOMERS}) AS n""")
-        with open(os.path.join(data, "tokens.txt"), "w") as f:
-            for n in range(1, TOKEN_CUSTOMERS + 1):
-                token = customer_token(secret, customer_id(n * 97), session_id(n))
-                f.write(f"{customer_id(n * 97)} {token}\n")
-        server.stop()
-        wrk_env = dict(os.environ, ROWS=str(ROWS), ADMIN_TOKEN=admin, PASSWORD=PASSWORD, BENCH_DATA=data)
-
-        connections = [int(c) for c in args.connections.split(",")]
-        scenarios = args.scenarios.split(",")
-        # rounds[r][(scenario, c)] = the server; yards[r][(scenario, yardstick, c)] = pgbench
-        rounds, yards = [], []
-        for round_number in range(1, args.rounds + 1):
-            served, measured = {}, {}
-            for scenario in scenarios:
-                if scenario == "login":
-                    continue
-                for name, scripts in YARDSTICKS[scenario].items():
-                    for c in connections:
-                        measured[(scenario, name, c)] = pgbench(url, scripts, c, args.seconds)
-                for c in connections:
-                    server = Server(env)
-                    served[(scenario, c)] = measure(server, scenario, c, args, wrk_env)
-                    server.stop()
-                    server = None
-            rounds.append(served)
-            yards.append(measured)
-            print(f"round {round_number} of {args.rounds} done", flush=True)
-
-        median = statistics.median
-        for scenario in scenarios:
-            if scenario == "login":
-                continue
-            for c in connections:
-                runs = [served[(scenario, c)] for served in rounds]
-                line = (f"{scenario:>7} c={c:<3} {median(r['rps'] for r in runs):8.0f} req/s  "
-                        f"p50 {median(r['p50_ms'] for r in runs):6.2f} ms  "
-                        f"p99 {median(r['p99_ms'] for r in runs):7.2f} ms  "
-                        f"errors {sum(r['bad'] + r['socket_errors'] for r in runs)}  "
-                        f"RSS {max(r['peak_rss_mib'] for r in runs):5.1f} MiB  "
-                        f"CPU {median(r['cpu_ms_per_request'] for r in runs):.3f} ms/req")
-                for name in YARDSTICKS[scenario]:
-                    best = [max(measured[(scenario, name, k)]["rps"] for k in connections) for measured in yards]
-                    ratio = median(run["rps"] / b for run, b in zip(runs, best))
-                    tail = median(run["p99_ms"] / measured[(scenario, name, c)]["p99_ms"]
-                                  for run, measured in zip(runs, yards))
-                    line += (f"  | {name}: {ratio:.2f} x best {median(best):.0f}/s, "
-                             f"p99 {tail:.2f} x pgbench's {median(m[(scenario, name, c)]['p99_ms'] for m in yards):.2f} ms")
-                print(line, flush=True)
-        for scenario in scenarios:
-            for name in YARDSTICKS.get(scenario, {}):
-                for c in connections:
-                    figures = [m[(scenario, name, c)] for m in yards]
-                    print(f"pgbench {scenario} ({name}) c={c}: {median(f['rps'] for f in figures):.0f}/s, "
-                          f"p99 {median(f['p99_ms'] for f in figures):.2f} ms")
-
-        if "login" in scenarios:
-            bcrypt_per_core = bcrypt_rate(12)
-            cores = os.cpu_count()
-            for c in connections:
-                server = Server(env)
-                result = measure(server, "login", c, args, wrk_env)
-                server.stop()
-                server = None
-                ratio = result["rps"] / (cores * bcrypt_per_core)
-                print(f"  login c={c:<3} {result['rps']:8.2f} req/s  p50 {result['p50_ms']:6.0f} ms  "
-                      f"p99 {result['p99_ms']:7.0f} ms  errors {result['bad'] + result['socket_errors']}  "
-                      f"{ratio:.2f} x {cores} x {bcrypt_per_core:.2f} bcrypt/s", flush=True)
-
-        # Reads while logins saturate bcrypt, against reads alone.
-        if "read" in args.scenarios and "login" in args.scenarios:
-            server = Server(env)
-            alone = measure(server, "read", 16, args, wrk_env)
-            login = subprocess.Popen(["wrk", "-t", "2", "-c", "16", "-d", f"{args.seconds + args.warmup + 5}s",
-                                      "--timeout", "60s",
-                                      "-s", os.path.join(HERE, "load.lua"), f"http://127.0.0.1:{server.port}"],
-                                     env=dict(wrk_env, SCENARIO="login"), stdout=subprocess.DEVNULL)
-            time.sleep(2)
-            during = measure(server, "read", 16, args, wrk_env)
-            login.wait()
-            server.stop()
-            server = None
-            ratio = during["p99_ms"] / alone["p99_ms"]
-            print(f"reads c=16 p99 alone {alone['p99_ms']:.2f} ms, during logins {during['p99_ms']:.2f} ms "
-                  f"({ratio:.2f} x; target at most 3 x), {during['rps']:.0f} req/s during logins")
+        with LoadDatabase(args.admin_url, ROWS, args.server_env) as database:
+            run(database, args)
     finally:
         if autogroup is not None:
             set_autogroup(autogroup)
-        if server:
+
+
+def run(database, args):
+    connections = [int(c) for c in args.connections.split(",")]
+    scenarios = args.scenarios.split(",")
+    # rounds[r][(scenario, c)] = the server; yards[r][(scenario, yardstick, c)] = pgbench
+    rounds, yards = [], []
+    for round_number in range(1, args.rounds + 1):
+        by_server, by_pgbench = {}, {}
+        for scenario in scenarios:
+            if scenario == "login":
+                continue
+            for name, scripts in YARDSTICKS[scenario].items():
+                for c in connections:
+                    by_pgbench[(scenario, name, c)] = pgbench(database, scripts, c, args.seconds)
+            for c in connections:
+                by_server[(scenario, c)] = served(database, scenario, c, args)
+        rounds.append(by_server)
+        yards.append(by_pgbench)
+        print(f"round {round_number} of {args.rounds} done", flush=True)
+
+    for scenario in scenarios:
+        if scenario == "login":
+            continue
+        for c in connections:
+            runs = [r[(scenario, c)] for r in rounds]
+            # Closed-loop clients: latency = connections / throughput on average, so p99 over
+            # that mean is the tail's own shape, whatever the throughput.
+            shape = median(run["p99_ms"] / (1000 * c / run["rps"]) for run in runs)
+            print(f"{scenario:>7} c={c:<3} {median(r['rps'] for r in runs):8.0f} req/s  "
+                  f"p50 {median(r['p50_ms'] for r in runs):6.2f} ms  "
+                  f"p99 {median(r['p99_ms'] for r in runs):7.2f} ms ({shape:.2f} x mean)  "
+                  f"errors {sum(r['bad'] + r['socket_errors'] for r in runs)}  "
+                  f"RSS {max(r['peak_rss_mib'] for r in runs):5.1f} MiB  {cpu_line(runs)}")
+            for name in YARDSTICKS[scenario]:
+                best = [max(y[(scenario, name, k)]["rps"] for k in connections) for y in yards]
+                ratio = median(run["rps"] / b for run, b in zip(runs, best))
+                same_c = [y[(scenario, name, c)] for y in yards]
+                tail = median(run["p99_ms"] / y["p99_ms"] for run, y in zip(runs, same_c))
+                shape = median(y["p99_ms"] / (1000 * c / y["rps"]) for y in same_c)
+                print(f"{'':>13}vs pgbench {name}: {ratio:.2f} x its best {median(best):.0f}/s; "
+                      f"p99 {tail:.2f} x its {median(y['p99_ms'] for y in same_c):.2f} ms "
+                      f"({shape:.2f} x mean) at c={c}, {median(y['rps'] for y in same_c):.0f}/s, "
+                      f"{cpu_line(same_c)}", flush=True)
+
+    if "login" in scenarios:
+        bcrypt_per_core = bcrypt_rate(12)
+        cores = os.cpu_count()
+        for c in connections:
+            result = served(database, "login", c, args)
+            ratio = result["rps"] / (cores * bcrypt_per_core)
+            print(f"  login c={c:<3} {result['rps']:8.2f} req/s  p50 {result['p50_ms']:6.0f} ms  "
+                  f"p99 {result['p99_ms']:7.0f} ms  errors {result['bad'] + result['socket_errors']}  "
+                  f"{ratio:.2f} x {cores} x {bcrypt_per_core:.2f} bcrypt/s", flush=True)
+
+    # Reads while logins saturate bcrypt, against reads alone.
+    if "read" in scenarios and "login" in scenarios:
+        server = Server(database.env)
+        try:
+            alone = measure(server, "read", 16, args, database.wrk_env)
+            login = subprocess.Popen(["wrk", "-t", "2", "-c", "16", "-d", f"{args.seconds + args.warmup + 5}s",
+                                      "--timeout", "60s", "-s", os.path.join(HERE, "load.lua"),
+                                      f"http://127.0.0.1:{server.port}"],
+                                     env=dict(database.wrk_env, SCENARIO="login"), stdout=subprocess.DEVNULL)
+            time.sleep(2)
+            during = measure(server, "read", 16, args, database.wrk_env)
+            login.wait()
+        finally:
             server.stop()
-        shutil.rmtree(data, ignore_errors=True)
-        psql(args.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        ratio = during["p99_ms"] / alone["p99_ms"]
+        print(f"reads c=16 p99 alone {alone['p99_ms']:.2f} ms, during logins {during['p99_ms']:.2f} ms "
+              f"({ratio:.2f} x; target at most 3 x), {during['rps']:.0f} req/s during logins")
 
 
 if __name__ == "__main__":

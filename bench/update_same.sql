@@ -1,6 +1,6 @@
 -- What the server runs for updateCustomer(input: {customerId, phone}): the one guarded
 -- statement of src/db/pg/mod.rs (update_customer_sql), its unused parameters as NULL literals.
-\set n random(1, 100000)
+\set n random(1, :rows)
 \set p random(0, 9999)
 WITH updated AS (
     UPDATE customers SET
