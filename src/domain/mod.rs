@@ -4,25 +4,23 @@
 
 mod address;
 mod client_network;
-mod customer_id;
 mod email;
+mod id;
 mod idempotency_key;
 mod name;
 mod password;
 mod phone;
 mod secret_token;
-mod session_id;
 
 pub use address::{Address, AddressParts};
 pub use client_network::ClientNetwork;
-pub use customer_id::CustomerId;
 pub use email::Email;
+pub use id::{CustomerId, SessionId};
 pub use idempotency_key::IdempotencyKey;
 pub use name::Name;
 pub use password::Password;
 pub use phone::Phone;
 pub use secret_token::{SecretToken, TokenHash};
-pub use session_id::SessionId;
 
 /// Trims `raw` and refuses text longer than `max_chars` Unicode scalar values or holding
 /// control characters (NUL among them, which PostgreSQL cannot store); the shared rule of

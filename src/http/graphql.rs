@@ -30,14 +30,9 @@ use crate::{
 pub async fn post(
     state: web::Data<AppState>, http: HttpRequest, payload: web::Payload,
 ) -> HttpResponse {
-    let deadline = Instant::now() + state.limits.request_timeout;
-    let Ok(media) = negotiation::response_type(http.headers()) else {
-        return not_acceptable(&http).await;
-    };
-    let reply = Reply {
-        http: &http,
-        media,
-        transport: Transport::Post,
+    let (deadline, reply) = match start(&state, &http, Transport::Post).await {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     if !negotiation::is_json_body(http.headers()) {
         return reply
@@ -106,14 +101,9 @@ struct GetParams {
 
 /// Queries over GET; a mutation over GET is refused (it must not be triggered by a link).
 pub async fn get(state: web::Data<AppState>, http: HttpRequest) -> HttpResponse {
-    let deadline = Instant::now() + state.limits.request_timeout;
-    let Ok(media) = negotiation::response_type(http.headers()) else {
-        return not_acceptable(&http).await;
-    };
-    let reply = Reply {
-        http: &http,
-        media,
-        transport: Transport::Get,
+    let (deadline, reply) = match start(&state, &http, Transport::Get).await {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     let json_object = |text: Option<String>| -> Option<Option<serde_json::Value>> {
         match text.as_deref() {
@@ -219,6 +209,25 @@ async fn batch(
 }
 
 /// A client that accepts neither response type.
+/// What every request starts with: its deadline, and how it is answered; or the refusal when
+/// the client accepts no type the server writes.
+async fn start<'a>(
+    state: &AppState, http: &'a HttpRequest, transport: Transport,
+) -> Result<(Instant, Reply<'a>), HttpResponse> {
+    let deadline = Instant::now() + state.limits.request_timeout;
+    match negotiation::response_type(http.headers()) {
+        Ok(media) => Ok((
+            deadline,
+            Reply {
+                http,
+                media,
+                transport,
+            },
+        )),
+        Err(_) => Err(not_acceptable(http).await),
+    }
+}
+
 async fn not_acceptable(http: &HttpRequest) -> HttpResponse {
     let reply = Reply {
         http,

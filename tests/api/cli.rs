@@ -5,7 +5,9 @@ use std::{process::Stdio, time::Duration};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{customer_api, run, stderr, ReceivedMail, Server, TempDir, SECRET};
+use crate::helpers::{
+    customer_api, fragment_bomb, run, stderr, ReceivedMail, Server, TempDir, SECRET,
+};
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_clear_line() {
@@ -395,14 +397,7 @@ async fn sigterm_ends_the_process_after_the_grace_period_even_with_stuck_work() 
     let input =
         json!({ "name": "Stuck", "email": "stuck@example.io", "password": PASSWORD_FOR_SIGNALS });
     let waiting_on_a_lock = json!({ "query": SIGN_UP, "variables": { "input": input } });
-    let mut bomb = String::from("{ ...F0 }");
-    for level in 0..31 {
-        bomb.push_str(&format!(
-            " fragment F{level} on Query {{ ...F{n} ...F{n} }}",
-            n = level + 1
-        ));
-    }
-    bomb.push_str(" fragment F31 on Query { __typename }");
+    let bomb = fragment_bomb(31, "__typename");
     let spinning = json!({ "query": bomb });
 
     // A request waiting on a lock usually lets the process end on its own (0) once the

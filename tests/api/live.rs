@@ -317,15 +317,7 @@ async fn operations_over_websocket_keep_the_http_bounds(backend: Backend) {
     let app = spawn(backend).await;
     let (_, token) = app.customer_with_token("bounds@example.io").await;
     let mut ws = WsClient::connect(&app, &token).await;
-    let mut bomb = String::from("query { ...F0 }");
-    for level in 0..40 {
-        bomb += &format!(
-            " fragment F{level} on Query {{ ...F{} ...F{} }}",
-            level + 1,
-            level + 1
-        );
-    }
-    bomb += " fragment F40 on Query { me { name } }";
+    let bomb = fragment_bomb(40, "me { name }");
     ws.send(json!({ "type": "subscribe", "id": "bomb", "payload": { "query": bomb } }))
         .await;
     assert_eq!(

@@ -114,7 +114,12 @@ try {
   const customerId = answer.data?.me?.customerId;
   await setEditor(QUERY, `subscription { customerChanged(customerId: "${customerId}") { kind customer { phone } } }`);
   await page.locator('.graphiql-execute-button').click();
-  await page.waitForTimeout(500);
+  // In place once the server counts it (customer_api_live_subscriptions).
+  for (let waited = 0; !/^customer_api_live_subscriptions [1-9]/m.test(
+    await fetch(`${ORIGIN}/metrics`).then((response) => response.text())); waited += 20) {
+    if (waited > 10000) { fail('the subscription did not start'); break; }
+    await page.waitForTimeout(20);
+  }
   const changed = await fetch(`${ORIGIN}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },

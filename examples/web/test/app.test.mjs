@@ -95,15 +95,18 @@ page.on('requestfinished', async (request) => {
 const codes = (exchange) => (exchange.body?.errors ?? []).map((e) => e.extensions?.code);
 const exchangesOf = (operation) => exchanges.filter((e) => e.operation === operation);
 const settle = () => page.waitForTimeout(300); // the last response's 'requestfinished'
-/// Waits until the app has subscribed since `since` (and the server has had a moment to
-/// register it).
+/// Waits until the app has subscribed since `since`, and the server counts the subscription
+/// as listening (its `customer_api_live_subscriptions` gauge), so a change made next reaches it.
 async function subscribedSince(since) {
   const deadline = Date.now() + 15000;
-  while (!subscribedAt.some((at) => at >= since)) {
+  const listening = async () => {
+    const metrics = await fetch(`${apiOrigin}/metrics`).then((response) => response.text());
+    return Number(metrics.match(/^customer_api_live_subscriptions (\d+)$/m)?.[1] ?? 0) >= 1;
+  };
+  while (!subscribedAt.some((at) => at >= since) || !(await listening())) {
     if (Date.now() > deadline) throw new Error('the app did not subscribe');
     await page.waitForTimeout(50);
   }
-  await page.waitForTimeout(300);
 }
 
 let step = 0;

@@ -51,7 +51,13 @@ try {
   const first = changes.next();
   await within(5000, new Promise((resolve) => { const wait = () => (acknowledged ? resolve() : setTimeout(wait, 20)); wait(); }), 'connection_ack');
   check(acknowledged, 'graphql-ws connected and was acknowledged');
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is in place
+  // The subscription is in place once the server counts it (customer_api_live_subscriptions).
+  const listening = async () => /^customer_api_live_subscriptions [1-9]/m.test(
+    await fetch(new URL('/metrics', API)).then((response) => response.text()));
+  await within(5000, new Promise((resolve) => {
+    const wait = async () => ((await listening()) ? resolve() : setTimeout(wait, 20));
+    wait();
+  }), 'the subscription');
   const update = await graphql(
     'mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { phone } } }',
     { input: { customerId: CUSTOMER_ID, phone: '+1 555 0142' } },
