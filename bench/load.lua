@@ -27,7 +27,7 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + number)
-  bad, checked, counter = 0, 0, 0
+  bad, checked, counter, shed, backoffs, retry_after = 0, 0, 0, 0, 0, 1
   if scenario == "me" then tokens = lines(data_dir .. "/tokens.txt") end
   if scenario == "login" then logins = lines(data_dir .. "/logins.txt") end
 end
@@ -86,8 +86,24 @@ function request()
   return requests[scenario]()
 end
 
+-- A login refused as busy (SERVICE_UNAVAILABLE: bcrypt has no room) is shed load, not an
+-- error; the client waits `retryAfter` before its next login, as real clients should.
+function delay()
+  if backoffs > 0 then
+    backoffs = backoffs - 1
+    return 1000 * retry_after
+  end
+  return 0
+end
+
 function response(status, headers, body)
   checked = checked + 1
+  if scenario == "login" and body:find('"SERVICE_UNAVAILABLE"', 1, true) then
+    shed = shed + 1
+    backoffs = backoffs + 1
+    retry_after = tonumber(body:match('"retryAfter":(%d+)')) or 1
+    return
+  end
   local id = headers["x-request-id"] or ""
   local wanted = id:match("^create%-") and '"customerId":"' or id
   if status ~= 200 or body:find('"errors"', 1, true) or id == "" or not body:find(wanted, 1, true) then
@@ -96,15 +112,16 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total_bad, total_checked = 0, 0
+  local total_bad, total_checked, total_shed = 0, 0, 0
   for _, thread in ipairs(threads) do
     total_bad = total_bad + thread:get("bad")
     total_checked = total_checked + thread:get("checked")
+    total_shed = total_shed + thread:get("shed")
   end
   local e = summary.errors
   io.write(string.format(
-    'RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f,"bad":%d,"checked":%d,"socket_errors":%d}\n',
+    'RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f,"bad":%d,"checked":%d,"shed":%d,"socket_errors":%d}\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, total_bad, total_checked,
+    latency:percentile(99) / 1000, total_bad, total_checked, total_shed,
     e.connect + e.read + e.write + e.status + e.timeout))
 end

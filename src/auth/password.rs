@@ -124,6 +124,19 @@ impl PasswordHasher {
         }
     }
 
+    /// Refuses at once when the password checks admitted are at their limit already: asked
+    /// before a login's database work, so that a login that could not be checked anyway
+    /// costs no database writes (a flood of them would slow every other request).
+    pub fn check_room(&self) -> Result<(), AppError> {
+        if self.jobs.admitted.load(Ordering::Acquire) < self.jobs.max {
+            Ok(())
+        } else {
+            Err(AppError::Overloaded {
+                retry_after_secs: 1,
+            })
+        }
+    }
+
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, AppError> {
         let slot = self.admit(self.jobs.max / 2)?;
         let (password, cost) = (password.clone(), self.cost);
@@ -189,7 +202,9 @@ mod admission {
                 retry_after_secs: 1
             })
         ));
+        assert!(hasher.check_room().is_err(), "no room for a login's check");
         drop(hashing);
+        assert!(hasher.check_room().is_ok());
         drop(checking);
         assert_eq!(hasher.jobs.admitted.load(Ordering::Acquire), 0);
     }

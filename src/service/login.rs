@@ -35,7 +35,7 @@ pub struct NewLogin {
 impl CustomerService {
     /// Logs in, starting a session. The attempt is counted before bcrypt runs (and forgotten
     /// if it succeeds), so parallel guesses for one email or from one client get no more
-    /// password checks than the limit allows.
+    /// password checks than the limit allows; when bcrypt has no room, nothing is counted.
     pub async fn authenticate(&self, login: NewLogin) -> Result<IssuedSession, AppError> {
         let NewLogin {
             email,
@@ -43,6 +43,7 @@ impl CustomerService {
             client,
             user_agent,
         } = login;
+        self.hasher.check_room()?;
         let window = self.attempt_window(Action::Login, email.key(), client);
         let (admission, customer) = self
             .with_store(move |store| {

@@ -20,6 +20,7 @@ on_both_backends!(
     nul_and_overlong_filters_are_bad_input,
     a_request_past_its_deadline_gets_service_unavailable,
     a_signup_flood_leaves_logins_and_reads_answering,
+    logins_without_room_for_their_check_are_refused_uncounted,
 );
 
 async fn a_fragment_bomb_is_refused_at_once(backend: Backend) {
@@ -449,6 +450,45 @@ async fn a_signup_flood_leaves_logins_and_reads_answering(backend: Backend) {
         refused.len() < signups.len(),
         "the admitted sign-ups were hashed"
     );
+}
+
+/// Two slow password checks fill the password work; logins sent meanwhile are refused at
+/// once as busy (with `retryAfter`), and neither counted as attempts nor as failures.
+async fn logins_without_room_for_their_check_are_refused_uncounted(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.max_password_jobs = 2;
+    })
+    .await;
+    let id = app.create_customer("Slow", "slow@example.io", None).await;
+    let slow_hash = bcrypt::hash(PASSWORD, 15).unwrap();
+    app.execute_sql(&format!(
+        "UPDATE customers SET password_hash = '{slow_hash}' WHERE id = '{id}'"
+    ));
+    let checking = join_all((0..2).map(|_| app.try_login("slow@example.io", "wrong password")));
+    let refused = async {
+        // Let the two checks take the room first.
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let guesses = (0..10)
+            .map(|n| format!("busy{n}@example.io"))
+            .collect::<Vec<_>>();
+        let refused = join_all(guesses.iter().map(|e| app.try_login(e, "wrong password"))).await;
+        let attempts = app.count_rows("throttled_attempts");
+        (refused, attempts)
+    };
+    let (checked, (refused, attempts_meanwhile)) = tokio::join!(checking, refused);
+    for body in &refused {
+        assert_eq!(error_code(body), "SERVICE_UNAVAILABLE", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1);
+    }
+    assert_eq!(
+        attempts_meanwhile, 2,
+        "only the two being checked are counted"
+    );
+    for body in &checked {
+        assert_eq!(error_code(body), "UNAUTHENTICATED", "{body}");
+    }
+    let (_, metrics) = get_text(&app.address, "/metrics").await;
+    assert_eq!(failed_logins_metric(&metrics), 2);
 }
 
 #[actix_web::test]
