@@ -14,11 +14,10 @@ against pgbench running that statement).
     python3 bench/before_after.py [--revision 403d33c] [--rounds 3] [--seconds 10]
 """
 
-import argparse
 import os
 import subprocess
 
-from common import BINARY, ROOT, Server, psql, with_database
+from common import argument_parser, BINARY, ROOT, Server, psql, with_database
 from load import SEED, measure, median, require_tools, set_autogroup
 
 WORKTREE = os.path.join(ROOT, "target", "before", "src")
@@ -66,9 +65,7 @@ class Build:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argument_parser(__doc__)
     parser.add_argument("--revision", default="403d33c")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)

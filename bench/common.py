@@ -1,6 +1,7 @@
 """What the benchmarks share: the release server, psql, database URLs, free ports, and
 realistic names."""
 
+import argparse
 import http.client
 import os
 import resource
@@ -114,3 +115,12 @@ def children_cpu_seconds():
     """CPU time of this script's finished child processes (wrk, pgbench)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def argument_parser(doc):
+    """A script's arguments: its docstring's first line as description, and the PostgreSQL
+    server to make its databases on (--admin-url, or BENCH_DATABASE_URL)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--admin-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    return parser

@@ -13,13 +13,12 @@ against connections (bench/results/scaling-connections.png) and against rows
     python3 bench/curves.py [--seconds 8]
 """
 
-import argparse
 import datetime
 import json
 import os
 import platform
 
-from common import psql
+from common import argument_parser, psql
 from load import LoadDatabase, median, pgbench, require_tools, served, set_autogroup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -103,9 +102,7 @@ def draw(results):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argument_parser(__doc__)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="runs per point (the median is drawn)")

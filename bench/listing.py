@@ -11,7 +11,6 @@ its database when done (--keep keeps the database for another run).
     python3 bench/listing.py [--admin-url postgres://postgres@127.0.0.1:5432/postgres]
 """
 
-import argparse
 import http.client
 import json
 import os
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, psql, with_database
+from common import argument_parser, BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, psql, with_database
 DATABASE = "customer_api_bench_listing"
 RARE = "zqxj"
 
@@ -77,9 +76,7 @@ class Client:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argument_parser(__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")

@@ -16,7 +16,6 @@ It stops everything it started and drops its database.
     (cd bench/live && npm ci) && python3 bench/live.py [--subscribers 10000] [--target 1000]
 """
 
-import argparse
 import json
 import os
 import resource
@@ -25,7 +24,7 @@ import statistics
 import subprocess
 import sys
 
-from common import BINARY, ROOT, Server, psql, with_database
+from common import argument_parser, BINARY, ROOT, Server, psql, with_database
 from load import SEED, wrk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,9 +49,7 @@ def rss_mib(server):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argument_parser(__doc__)
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--target", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=50)

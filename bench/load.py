@@ -23,7 +23,6 @@ its database.
     python3 bench/load.py [--rounds 3] [--seconds 10] [--connections 16,64]
 """
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -39,8 +38,8 @@ import tempfile
 import time
 import urllib.request
 
-from common import (BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, children_cpu_seconds, postgres_cpu_seconds,
-                    psql, with_database)
+from common import (BINARY, FIRST_NAME, LAST_NAME, ROOT, Server, argument_parser, children_cpu_seconds,
+                    postgres_cpu_seconds, psql, with_database)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATABASE = "customer_api_bench_load"
@@ -277,9 +276,7 @@ median = statistics.median
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argument_parser(__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
