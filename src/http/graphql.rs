@@ -289,7 +289,10 @@ impl Reply<'_> {
                 response.insert_header((header::CACHE_CONTROL, "no-store"));
             }
         }
-        let coding = Coding::negotiate(self.http).filter(|_| bytes.len() >= compression::MIN_BYTES);
+        // Most answers are small: the size decides before the header is parsed.
+        let coding = (bytes.len() >= compression::MIN_BYTES)
+            .then(|| Coding::negotiate(self.http))
+            .flatten();
         let body = match coding {
             None => bytes,
             Some(coding) => {

@@ -210,16 +210,7 @@ async fn revocation_ends_subscriptions(backend: Backend) {
     assert!(ended.elapsed() < Duration::from_secs(2));
 
     // An admin's subscriptions end when admin tokens are revoked.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_customer-api"))
-        .args(["token", "--revoke-admin"])
-        .envs(app.cli_env())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.revoke_admin_tokens();
     assert_eq!(error_code(&admin.next("events").await), "UNAUTHENTICATED");
     admin.complete("events").await;
 }

@@ -350,16 +350,7 @@ async fn admin_tokens_issued_before_a_revocation_fail(backend: Backend) {
     let other = app.second_instance().await;
     let old = app.admin_token();
     ok(&app.graphql(Some(&old), ME, json!({})).await, "me");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_customer-api"))
-        .envs(app.cli_env())
-        .args(["token", "--revoke-admin"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.revoke_admin_tokens();
     for instance in [&app, &other] {
         let body = instance.graphql(Some(&old), ME, json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED");

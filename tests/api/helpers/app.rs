@@ -253,6 +253,21 @@ impl TestApp {
         }
     }
 
+    /// Runs `customer-api token --revoke-admin` against this app's database, as an operator
+    /// would; panics with its error output unless it succeeds.
+    pub fn revoke_admin_tokens(&self) {
+        let output = super::customer_api()
+            .args(["token", "--revoke-admin"])
+            .envs(self.cli_env())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The environment that points `customer-api` (the binary) at this app's database and
     /// secret.
     pub fn cli_env(&self) -> Vec<(&'static str, String)> {
