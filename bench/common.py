@@ -41,12 +41,13 @@ def free_port():
 
 class Server:
     """The release server (`cargo build --release` first), or another build's `binary`, on a
-    free loopback port with the settings in `env`, ready once /readyz answers 200; its CPU
-    time and peak memory are read from /proc."""
+    free loopback port with the settings in `env` (under `wrapper`, a command prefix, if
+    given), ready once /readyz answers 200; its CPU time and peak memory are read from
+    /proc."""
 
-    def __init__(self, env, binary=BINARY):
+    def __init__(self, env, binary=BINARY, wrapper=()):
         self.port = free_port()
-        self.process = subprocess.Popen([binary, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
+        self.process = subprocess.Popen([*wrapper, binary, "serve"], env=dict(env, BIND=f"127.0.0.1:{self.port}"),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
             if self.process.poll() is not None:

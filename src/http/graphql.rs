@@ -208,7 +208,6 @@ async fn batch(
         .await
 }
 
-/// A client that accepts neither response type.
 /// What every request starts with: its deadline, and how it is answered; or the refusal when
 /// the client accepts no type the server writes.
 async fn start<'a>(
