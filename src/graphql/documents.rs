@@ -82,9 +82,11 @@ impl Documents {
 
     /// Gives `request` its parsed document: a trusted one, one from the cache, or its text
     /// parsed now (after the text's token count and bracket nesting are checked, which bound
-    /// the parser's time and stack) and remembered. With trusted documents only, nothing
-    /// else is looked at, let alone parsed.
-    pub fn prepare(&self, request: &mut Request, max_tokens: usize) -> Result<(), DocumentError> {
+    /// the parser's time and stack) and remembered; and returns the document's hash. With
+    /// trusted documents only, nothing else is looked at, let alone parsed.
+    pub fn prepare(
+        &self, request: &mut Request, max_tokens: usize,
+    ) -> Result<DocumentHash, DocumentError> {
         let claimed = persisted_query_hash(request)?;
         let text = Some(request.query.as_str()).filter(|text| !text.is_empty());
         let hash = match (claimed, text) {
@@ -102,7 +104,7 @@ impl Documents {
         };
         if let Some(document) = self.trusted.get(&hash) {
             request.set_parsed_query(document.clone());
-            return Ok(());
+            return Ok(hash);
         }
         if self.trusted_only {
             return Err(DocumentError::NotInList);
@@ -114,7 +116,7 @@ impl Documents {
             .map(|(document, _)| document.clone());
         if let Some(document) = cached {
             request.set_parsed_query(document);
-            return Ok(());
+            return Ok(hash);
         }
         let text = text.ok_or(DocumentError::PersistedQueryNotFound)?;
         analysis::check_text(text, max_tokens).map_err(DocumentError::Unparsable)?;
@@ -124,7 +126,7 @@ impl Documents {
             self.remember(hash, text.len(), document.clone());
         }
         request.set_parsed_query(document);
-        Ok(())
+        Ok(hash)
     }
 
     fn remember(&self, hash: DocumentHash, text_bytes: usize, document: ExecutableDocument) {
@@ -244,13 +246,14 @@ mod tests {
         documents
             .prepare(&mut hashed(&hex_of(query), query), 100)
             .unwrap();
-        assert_eq!(by_hash(), Ok(()));
+        assert_eq!(by_hash(), Ok(DocumentHash::of(query)));
         // A plain query and its hash are the same entry.
         documents
             .prepare(&mut Request::new("{ me { name } }"), 100)
             .unwrap();
         let upper = hex_of("{ me { name } }").to_uppercase();
-        assert_eq!(documents.prepare(&mut hashed(&upper, ""), 100), Ok(()));
+        let plain = DocumentHash::of("{ me { name } }");
+        assert_eq!(documents.prepare(&mut hashed(&upper, ""), 100), Ok(plain));
     }
 
     #[test]
@@ -281,11 +284,12 @@ mod tests {
         let listed = "query Me { me { email } }";
         let trusted = TrustedDocuments::from_pairs([(hex_of(listed), listed.to_owned())]).unwrap();
         let documents = Documents::new(NonZeroUsize::new(10).unwrap(), trusted, true);
+        let hash = DocumentHash::of(listed);
         assert_eq!(
             documents.prepare(&mut hashed(&hex_of(listed), ""), 100),
-            Ok(())
+            Ok(hash)
         );
-        assert_eq!(documents.prepare(&mut Request::new(listed), 100), Ok(()));
+        assert_eq!(documents.prepare(&mut Request::new(listed), 100), Ok(hash));
         for refused in [
             Request::new("{ me { name } }"),
             Request::new("{ not graphql"),

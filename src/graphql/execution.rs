@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::{
     analysis::{self, Bounds},
     documents::DocumentError,
+    validation::ValidationKey,
     AppSchema, Documents,
 };
 use crate::error::ErrorCode;
@@ -183,9 +184,10 @@ impl Engine {
     fn admit(
         &self, transport: Transport, request: &mut Request,
     ) -> Result<Outcome, Box<(Response, Outcome)>> {
-        if let Err(error) = self.documents.prepare(request, self.bounds.max_tokens) {
-            return Err(Box::new(refused_document(error)));
-        }
+        let hash = match self.documents.prepare(request, self.bounds.max_tokens) {
+            Ok(hash) => hash,
+            Err(error) => return Err(Box::new(refused_document(error))),
+        };
         let operation_name = request.operation_name.take();
         let document = request
             .parsed_query()
@@ -232,6 +234,10 @@ impl Engine {
                 refusal,
             );
         }
+        request.data.insert(ValidationKey {
+            document: hash,
+            operation: operation_name.clone(),
+        });
         request.operation_name = operation_name;
         outcome.failure = None;
         Ok(outcome)
@@ -297,7 +303,7 @@ fn classify(error: &mut ServerError) {
 
 /// The operation the request runs, chosen by the executor's own rules: by name when one is
 /// given, otherwise the document's only operation.
-fn selected_operation<'a>(
+pub(super) fn selected_operation<'a>(
     document: &'a ExecutableDocument, operation_name: Option<&str>,
 ) -> Option<&'a Positioned<OperationDefinition>> {
     match (&document.operations, operation_name) {

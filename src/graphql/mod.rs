@@ -1,7 +1,7 @@
 //! The GraphQL schema: queries, mutations and subscriptions over [`crate::service`], their
 //! input and output types, and how one request is run (parse cache, bounds, error codes).
 
-use std::sync::Arc;
+use std::{num::NonZeroUsize, sync::Arc};
 
 use async_graphql::{Context, Schema};
 
@@ -18,6 +18,7 @@ mod query;
 mod scalars;
 mod subscription;
 mod trusted;
+mod validation;
 
 pub use analysis::Bounds;
 pub use documents::Documents;
@@ -40,13 +41,17 @@ pub struct RequestMeta {
     pub idempotency_key: Option<String>,
 }
 
+/// Operations whose successful validation is remembered (see `validation`).
+const VALIDATED_OPERATIONS: NonZeroUsize = NonZeroUsize::new(1024).expect("not zero");
+
 /// Builds the schema; the service is schema data, shared by every request. Depth and
 /// complexity are bounded before async-graphql sees a document (see `analysis`); its own
 /// recursion limit is set to the same nesting bound.
 pub fn build_schema(service: Arc<CustomerService>, introspection: bool) -> AppSchema {
     let mut builder = schema_builder()
         .data(service)
-        .limit_recursive_depth(analysis::MAX_NESTING);
+        .limit_recursive_depth(analysis::MAX_NESTING)
+        .extension(validation::ValidationCache::new(VALIDATED_OPERATIONS));
     if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -11,6 +11,7 @@ on_both_backends!(
     malformed_ids_are_bad_input,
     login_input_is_validated,
     login_does_not_apply_the_sign_up_password_policy,
+    remembered_validations_still_check_each_requests_variables,
 );
 
 /// An address of exactly `len` characters: a 64-character local part and dotted labels.
@@ -269,4 +270,73 @@ async fn login_does_not_apply_the_sign_up_password_policy(backend: Backend) {
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{password:?}");
         assert_eq!(message(&body), "invalid email or password");
     }
+}
+
+/// A document that validated once is not validated again (its result is remembered), but
+/// each request's variables still are: bad ones are answered exactly as by a server that
+/// never saw the document succeed.
+async fn remembered_validations_still_check_each_requests_variables(backend: Backend) {
+    let fresh = TestApp::spawn(backend).await;
+    let seasoned = TestApp::spawn(backend).await;
+    let id = seasoned
+        .create_customer("Ada", "ada@example.com", None)
+        .await;
+    let cases = [
+        (
+            "query($id: ID!) { customer(customerId: $id) { name } }",
+            json!({ "id": id }),
+            vec![
+                json!({ "id": true }),
+                json!({ "id": null }),
+                json!({ "id": [id] }),
+                json!({}),
+            ],
+        ),
+        (
+            "query($id: ID = \"00000000-0000-7000-8000-000000000001\") { customer(customerId: $id) { name } }",
+            json!({}),
+            vec![json!({ "id": null }), json!({ "id": 1.5 })],
+        ),
+        (
+            "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customerId } }",
+            json!({ "input": { "name": "Grace", "email": "grace@example.com", "password": "correct horse battery" } }),
+            vec![
+                json!({ "input": { "name": "Linus" } }),
+                json!({ "input": { "name": "Linus", "email": "l@example.com", "nope": 1 } }),
+                json!({ "input": { "name": 5, "email": "l@example.com" } }),
+                json!({ "input": { "name": "Linus", "email": "l@example.com", "address": { "city": 5 } } }),
+                json!({ "input": { "name": "Linus", "email": null } }),
+                json!({ "input": "Linus" }),
+            ],
+        ),
+        (
+            "query($first: Int, $filter: CustomerFilter) { customers(first: $first, filter: $filter) { edges { cursor } } }",
+            json!({ "first": 5, "filter": { "search": "a" } }),
+            vec![
+                json!({ "first": "five" }),
+                json!({ "filter": { "nope": "x" } }),
+                json!({ "filter": { "createdAfter": 5 } }),
+                json!({ "filter": [{ "search": "a" }] }),
+            ],
+        ),
+    ];
+    let admin = seasoned.admin_token();
+    for (document, good, bad) in cases {
+        let answer = seasoned.graphql(Some(&admin), document, good).await;
+        assert!(answer.get("errors").is_none(), "{document}: {answer}");
+        for variables in bad {
+            let remembered = seasoned
+                .graphql(Some(&admin), document, variables.clone())
+                .await;
+            let first_seen = fresh
+                .graphql(Some(&fresh.admin_token()), document, variables.clone())
+                .await;
+            assert!(
+                remembered.get("errors").is_some(),
+                "{variables}: {remembered}"
+            );
+            assert_eq!(remembered, first_seen, "{document} with {variables}");
+        }
+    }
+    assert_eq!(fresh.count_rows("customers"), 0, "no bad input was written");
 }
