@@ -201,6 +201,16 @@ mod tests {
     }
 
     #[test]
+    fn the_remembered_tokens_are_bounded() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
+        for _ in 0..=VERIFIED_TOKENS.get() {
+            let token = keys.issue_admin(Duration::from_secs(60)).unwrap().token;
+            assert!(keys.verify(&token).is_some());
+        }
+        assert_eq!(keys.verified().len(), VERIFIED_TOKENS.get());
+    }
+
+    #[test]
     fn tokens_that_fail_are_not_remembered() {
         let keys = keys("0123456789abcdef0123456789abcdef");
         let token = keys.issue_admin(Duration::from_secs(60)).unwrap().token;

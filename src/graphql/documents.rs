@@ -5,7 +5,8 @@
 //! Parsed documents are kept by the hash of their text, in one cache shared by plain queries
 //! and persisted ones: clients send the same few documents over and over, and parsing them
 //! again each time was a large share of the server's CPU under load. Every request is still
-//! held to its bounds and validated as usual; only the parse is skipped. The cache is bounded
+//! held to its bounds; only the parse is skipped (a validation is remembered apart, see
+//! `validation`, and each request's variables are still checked). The cache is bounded
 //! by the total length of the texts behind it, not only by its number of entries: a parsed
 //! document takes up to about a hundred times its text in memory, so a client sending (or
 //! registering) many distinct documents cannot make it grow past a few tens of MiB.
