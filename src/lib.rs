@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod locking;
 pub mod mail;
 pub mod metrics;
 pub mod private_files;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     domain::{CustomerId, SessionId},
     error::AppError,
+    locking::lock,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +126,7 @@ impl TokenKeys {
 
     /// The claims of a token that this server signed and that has not expired.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        let remembered = self.verified().get(token).cloned();
+        let remembered = lock(&self.verified).get(token).cloned();
         let claims = match remembered {
             Some(claims) => claims,
             None => {
@@ -133,19 +134,12 @@ impl TokenKeys {
                     jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
                         .ok()?
                         .claims;
-                self.verified().put(token.to_owned(), claims.clone());
+                lock(&self.verified).put(token.to_owned(), claims.clone());
                 claims
             }
         };
         // As jsonwebtoken has it with no leeway: expired once `exp` is in the past.
         (claims.exp >= Utc::now().timestamp()).then_some(claims)
-    }
-
-    fn verified(&self) -> std::sync::MutexGuard<'_, LruCache<String, Claims>> {
-        // A panic while holding the lock cannot leave the cache inconsistent.
-        self.verified
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -189,11 +183,11 @@ mod tests {
         let token = keys.issue(claims(now + 1)).unwrap().token;
         assert!(keys.verify(&token).is_some());
         assert!(
-            keys.verified().contains(&token),
+            lock(&keys.verified).contains(&token),
             "a verified token is remembered"
         );
         // The same text with a claim changed in the cache stands for a token past its expiry.
-        keys.verified().put(token.clone(), claims(now - 1));
+        lock(&keys.verified).put(token.clone(), claims(now - 1));
         assert!(
             keys.verify(&token).is_none(),
             "expiry is checked on every use"
@@ -207,7 +201,7 @@ mod tests {
             let token = keys.issue_admin(Duration::from_secs(60)).unwrap().token;
             assert!(keys.verify(&token).is_some());
         }
-        assert_eq!(keys.verified().len(), VERIFIED_TOKENS.get());
+        assert_eq!(lock(&keys.verified).len(), VERIFIED_TOKENS.get());
     }
 
     #[test]
@@ -217,7 +211,7 @@ mod tests {
         let forged = format!("{}x", &token);
         assert!(keys.verify(&forged).is_none());
         assert!(keys.verify("not a token").is_none());
-        assert_eq!(keys.verified().len(), 0);
+        assert_eq!(lock(&keys.verified).len(), 0);
     }
 
     #[test]

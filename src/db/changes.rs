@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::domain::CustomerId;
+use crate::{domain::CustomerId, locking::lock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -73,10 +73,7 @@ impl ChangeFeed {
 
     /// Never waits: a writer must not stall on a slow reader.
     fn send(&self, item: FeedItem, at: DateTime<Utc>) {
-        let mut dropped = self
-            .dropped_since
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut dropped = lock(&self.dropped_since);
         if let Some(since) = *dropped {
             if self.sender.try_send(FeedItem::Gap { since }).is_err() {
                 return;

@@ -17,6 +17,7 @@ use async_graphql::{parser::types::ExecutableDocument, Request, Value};
 use lru::LruCache;
 
 use super::{analysis, trusted::TrustedDocuments};
+use crate::locking::lock;
 
 /// Queries longer than this are parsed every time (and cannot be sent by hash alone).
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
@@ -110,8 +111,7 @@ impl Documents {
         if self.trusted_only {
             return Err(DocumentError::NotInList);
         }
-        let cached = self
-            .lock()
+        let cached = lock(&self.cache)
             .documents
             .get(&hash)
             .map(|(document, _)| document.clone());
@@ -131,7 +131,7 @@ impl Documents {
     }
 
     fn remember(&self, hash: DocumentHash, text_bytes: usize, document: ExecutableDocument) {
-        let mut cached = self.lock();
+        let mut cached = lock(&self.cache);
         cached.bytes += text_bytes;
         if let Some((_, (_, evicted_bytes))) = cached.documents.push(hash, (document, text_bytes)) {
             cached.bytes -= evicted_bytes;
@@ -142,13 +142,6 @@ impl Documents {
                 None => break,
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
-        // A panic while holding the lock cannot leave the cache inconsistent.
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -208,14 +201,14 @@ mod tests {
         let documents = documents(2);
         let prepare = |query: String| documents.prepare(&mut Request::new(query), 100);
         prepare("{ me { name } }".into()).unwrap();
-        assert_eq!(documents.lock().documents.len(), 1);
+        assert_eq!(lock(&documents.cache).documents.len(), 1);
         let mut again = Request::new("{ me { name } }");
         documents.prepare(&mut again, 100).unwrap();
         assert!(again.parsed_query().is_ok());
         assert!(prepare("{ me { ".into()).is_err());
         let long = format!("{{ me {{ name }} }}{}", " ".repeat(MAX_CACHED_QUERY_BYTES));
         prepare(long).unwrap();
-        assert_eq!(documents.lock().documents.len(), 1);
+        assert_eq!(lock(&documents.cache).documents.len(), 1);
     }
 
     #[test]
@@ -225,7 +218,7 @@ mod tests {
             let query = format!("{{ me{n} {{ name }} }}{}", " ".repeat(4000));
             documents.prepare(&mut Request::new(query), 100).unwrap();
         }
-        let cached = documents.lock();
+        let cached = lock(&documents.cache);
         assert!(cached.bytes <= MAX_CACHED_TOTAL_BYTES);
         let held: usize = cached.documents.iter().map(|(_, (_, bytes))| bytes).sum();
         assert_eq!(cached.bytes, held);
@@ -277,7 +270,7 @@ mod tests {
         }
         let refused = documents.prepare(&mut version_two, 100);
         assert!(matches!(refused, Err(DocumentError::BadPersistedQuery(_))));
-        assert_eq!(documents.lock().documents.len(), 0);
+        assert_eq!(lock(&documents.cache).documents.len(), 0);
     }
 
     #[test]
@@ -303,6 +296,6 @@ mod tests {
                 Err(DocumentError::NotInList)
             );
         }
-        assert_eq!(documents.lock().documents.len(), 0);
+        assert_eq!(lock(&documents.cache).documents.len(), 0);
     }
 }

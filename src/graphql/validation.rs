@@ -11,12 +11,13 @@
 //! used), goes through async-graphql's own validation, so errors are reported exactly as
 //! before. The cache holds a bounded number of operations, each with a bounded number of
 //! variables and length of names, so that a client sending many distinct documents cannot
-//! make it hold more than a few MiB. Being an extension sends every field's resolution through async-graphql's
-//! extension chain: about 3,000 instructions per read, against the 45,000 saved.
+//! make it hold more than a few MiB. Being an extension sends every field's resolution
+//! through async-graphql's extension chain: about 3,000 instructions per read, against the
+//! 45,000 saved.
 
 use std::{
     num::NonZeroUsize,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
 };
 
 use async_graphql::{
@@ -29,6 +30,7 @@ use async_graphql::{
 use lru::LruCache;
 
 use super::{documents::DocumentHash, execution::selected_operation};
+use crate::locking::lock;
 
 /// Operations with more variables than this, or whose name and variable definitions are
 /// longer than this in all, are validated every time (worst case: 1,024 operations × about
@@ -89,33 +91,21 @@ struct RequestValidation {
 }
 
 impl RequestValidation {
-    fn validated(&self) -> MutexGuard<'_, LruCache<ValidationKey, Arc<Validated>>> {
-        // A panic while holding the lock cannot leave the cache inconsistent.
-        self.validated
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn plan(&self) -> MutexGuard<'_, Plan> {
-        self.plan
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn decide(
         &self, registry: &Registry, key: &ValidationKey, document: &ExecutableDocument,
         variables: &Variables,
     ) -> Plan {
-        let known = self.validated().get(key).cloned();
+        let known = lock(&self.validated).get(key).cloned();
         if let Some(known) = known {
             let fit = known.variables.iter().all(|(name, ty)| {
                 variables
                     .get(name)
                     .is_none_or(|value| variable_fits(registry, ty, value))
             });
-            return match fit {
-                true => Plan::Known(known.result),
-                false => Plan::Validate,
+            return if fit {
+                Plan::Known(known.result)
+            } else {
+                Plan::Validate
             };
         }
         let Some(operation) = selected_operation(document, key.operation.as_deref()) else {
@@ -155,7 +145,7 @@ impl Extension for RequestValidation {
         let document = next.run(ctx, query, variables).await?;
         if let Some(key) = ctx.data_opt::<ValidationKey>() {
             let plan = self.decide(&ctx.schema_env.registry, key, &document, variables);
-            *self.plan() = plan;
+            *lock(&self.plan) = plan;
         }
         Ok(document)
     }
@@ -163,14 +153,14 @@ impl Extension for RequestValidation {
     async fn validation(
         &self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let plan = std::mem::replace(&mut *self.plan(), Plan::Validate);
+        let plan = std::mem::replace(&mut *lock(&self.plan), Plan::Validate);
         match plan {
             Plan::Known(result) => Ok(result),
             Plan::Validate => next.run(ctx).await,
             Plan::ValidateAndRemember(key, variables) => {
                 let result = next.run(ctx).await?;
                 let validated = Arc::new(Validated { result, variables });
-                self.validated().put(key, validated);
+                lock(&self.validated).put(key, validated);
                 Ok(result)
             }
         }

@@ -38,6 +38,7 @@ use crate::{
     domain::ClientNetwork,
     error::ErrorCode,
     graphql::{TokenExpiry, Transport},
+    locking::lock,
 };
 
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -61,18 +62,10 @@ struct ConnectionSlot {
     client: Option<ClientNetwork>,
 }
 
-impl ConnectionCounts {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Option<ClientNetwork>, usize>> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 impl ConnectionSlot {
     fn take(state: &web::Data<AppState>, client: Option<ClientNetwork>) -> Option<Self> {
         let limit = state.live.max_connections_per_client;
-        let mut counts = state.connections.lock();
+        let mut counts = lock(&state.connections.counts);
         let count = counts.entry(client).or_default();
         if *count >= limit {
             return None;
@@ -87,7 +80,7 @@ impl ConnectionSlot {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.connections.lock();
+        let mut counts = lock(&self.counts.connections.counts);
         if let Some(count) = counts.get_mut(&self.client) {
             *count -= 1;
             if *count == 0 {

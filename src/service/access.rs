@@ -11,6 +11,7 @@ use crate::{
     db::CustomerRecord,
     domain::{CustomerId, SessionId},
     error::{unauthenticated, AppError},
+    locking::lock,
 };
 
 impl CustomerService {
@@ -53,20 +54,14 @@ impl CustomerService {
     /// `admin_revocation_check`.
     async fn admin_token_cutoff(&self) -> Result<Option<DateTime<Utc>>, AppError> {
         let interval = self.policy.admin_revocation_check;
-        let cached = *self
-            .admin_cutoff
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cached = *lock(&self.admin_cutoff);
         if let Some((read_at, cutoff)) = cached {
             if read_at.elapsed() < interval {
                 return Ok(cutoff);
             }
         }
         let cutoff = self.with_store(|store| store.admin_token_cutoff()).await?;
-        *self
-            .admin_cutoff
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), cutoff));
+        *lock(&self.admin_cutoff) = Some((Instant::now(), cutoff));
         Ok(cutoff)
     }
 }

@@ -29,6 +29,7 @@ use crate::{
     db::{ChangeFeed, ChangeKind, CustomerChanged, CustomerRecord, FeedItem, Store},
     domain::CustomerId,
     error::{unauthenticated, AppError},
+    locking::lock,
 };
 
 /// Events a subscriber may fall behind by before it is resynchronised.
@@ -128,20 +129,14 @@ impl Default for LiveUpdates {
 }
 
 impl LiveUpdates {
-    fn watchers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Watcher>> {
-        self.watchers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub(super) fn count(&self) -> usize {
-        self.watchers().len()
+        lock(&self.watchers).len()
     }
 
     fn register(self: &Arc<Self>, principal: Principal) -> Registration {
         let id = self.next_watcher.fetch_add(1, Ordering::Relaxed);
         let (revoked, signal) = watch::channel(false);
-        self.watchers().insert(id, Watcher { principal, revoked });
+        lock(&self.watchers).insert(id, Watcher { principal, revoked });
         Registration {
             live: Arc::clone(self),
             id,
@@ -159,7 +154,7 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.live.watchers().remove(&self.id);
+        lock(&self.live.watchers).remove(&self.id);
     }
 }
 
@@ -236,9 +231,7 @@ impl CustomerService {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let principals: Vec<(u64, Principal)> = self
-                .live
-                .watchers()
+            let principals: Vec<(u64, Principal)> = lock(&self.live.watchers)
                 .iter()
                 .map(|(id, watcher)| (*id, watcher.principal))
                 .collect();
@@ -266,7 +259,7 @@ impl CustomerService {
                 continue;
             };
             let live: HashSet<_> = live.into_iter().collect();
-            let watchers = self.live.watchers();
+            let watchers = lock(&self.live.watchers);
             for (id, principal) in principals {
                 let revoked = match principal {
                     Principal::Customer { session, .. } => !live.contains(&session),
